@@ -1,0 +1,102 @@
+"""What `launch.py` does once Hydra has composed the config."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from rlx.config.compose import check_overrides, user_overrides
+from rlx.config.schema import RunSettings
+from rlx.config.validate import ConfigError, validate
+from rlx.run_dir import latest_run_dir, new_run_dir, read_config, write_run_files
+
+# keys that may differ between a run and its resumption
+RESUMABLE_CHANGES = ("resume", "iterations", "launcher", "logger")
+
+
+def fail(err: Exception, code: int = 2) -> None:
+    print(f"rlx: {err}", file=sys.stderr)
+    sys.exit(code)
+
+
+def precheck_argv(argv: Sequence[str]) -> None:
+    """Catch typos in group choices and keys before Hydra starts (exit 2 with choices)."""
+    if any(a in ("--help", "-h", "--hydra-help", "--version") for a in argv):
+        return
+    try:
+        check_overrides(user_overrides(argv))
+    except ConfigError as err:
+        fail(err)
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain data with interpolations resolved (hydra's own node excluded)."""
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)  # type: ignore[return-value]
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    validate(config, RunSettings)
+
+
+def resume_dir(config: dict[str, Any]) -> Path | None:
+    """The run directory to continue for `resume=auto|PATH`, checked against the saved config."""
+    if config["resume"] is None:
+        return None
+    if config["resume"] == "auto":
+        found = latest_run_dir(config["runs_root"], config["experiment_name"])
+        if found is None:
+            print(f"rlx: resume=auto: no checkpoint under {config['runs_root']}/"
+                  f"{config['experiment_name']}; starting a new run")
+        return found
+    path = Path(config["resume"]).expanduser().resolve()
+    saved = read_config(path)
+    differences = [
+        k for k in sorted(set(saved) | set(config))
+        if k not in RESUMABLE_CHANGES and saved.get(k) != config.get(k)
+    ]
+    if differences:
+        raise ConfigError([
+            f"resume={path}: the config differs from the saved run in {', '.join(differences)}; "
+            "resume with the same settings, or start a new run without resume="
+        ])
+    return path
+
+
+def launch(cfg: DictConfig, choices: dict[str, Any] | None = None, overrides: Sequence[str] | None = None):
+    """Validate `cfg`, create (or reuse) the run directory and hand it to the launcher."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        hc = HydraConfig.get()
+        choices = dict(hc.runtime.choices) if choices is None else choices
+        overrides = list(hc.overrides.task) if overrides is None else overrides
+    config = resolved(cfg)
+    try:
+        validate_config(config)
+        run_dir = resume_dir(config)
+    except (ConfigError, FileNotFoundError) as err:
+        fail(err)
+    if run_dir is None:
+        run_dir = new_run_dir(config["runs_root"], config["experiment_name"], job=_job_name())
+    write_run_files(run_dir, config, overrides=overrides or [], choices=choices or {})
+    return launch_prepared(config, run_dir)
+
+
+def launch_prepared(config: dict[str, Any], run_dir: Path):
+    """Hand a run directory holding its config and manifest to the configured launcher."""
+    print(f"rlx: run directory {run_dir}")
+    return instantiate(config["launcher"], _convert_="all").launch(run_dir)
+
+
+def _job_name() -> str | None:
+    """In a Hydra multirun, each point gets its own sub-directory named by its job number."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized() and HydraConfig.get().mode.name == "MULTIRUN":
+        return str(HydraConfig.get().job.num)
+    return None

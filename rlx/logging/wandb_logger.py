@@ -1,0 +1,60 @@
+"""Weights & Biases logging (offline by default; `wandb sync` uploads later)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from rlx.logging.base import flatten
+
+RUN_ID_FILE = "wandb_run_id.txt"
+
+
+class WandbLogger:
+    """One W&B run per rlx run directory; a resumed run continues the same W&B run.
+
+    `run_dir`, `config` (resolved, nested) and `tags` (from the chosen config groups) are given
+    by the trainer; the rest are config keys. The run id is stored in `<run_dir>/wandb_run_id.txt`.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        config: Mapping[str, Any],
+        tags: Sequence[str],
+        *,
+        mode: Literal["offline", "online", "disabled"] = "offline",
+        project: str = "rlx",
+        entity: str | None = None,
+        group: str | None = None,
+        job_type: str = "train",
+        tags_extra: Sequence[str] = (),
+    ):
+        import wandb
+
+        id_file = Path(run_dir) / RUN_ID_FILE
+        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        id_file.write_text(run_id)
+        os.environ.setdefault("WANDB_SILENT", "true")
+        self.run = wandb.init(
+            project=project,
+            entity=entity,
+            group=group,
+            job_type=job_type,
+            tags=sorted({*tags, *tags_extra})[:64],
+            config=flatten(config),
+            dir=str(run_dir),
+            mode=mode,
+            id=run_id,
+            resume="allow",
+            name=f"{Path(run_dir).parent.name}/{Path(run_dir).name}",
+            settings=wandb.Settings(console="off", x_disable_stats=True),
+        )
+
+    def log(self, metrics: Mapping[str, float], step: int) -> None:
+        self.run.log(dict(metrics), step=step)
+
+    def finish(self) -> None:
+        self.run.finish()

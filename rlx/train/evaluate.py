@@ -1,0 +1,35 @@
+"""Held-out evaluation: pass@1 (mean correctness) and, with k > 1 samples per task, pass@k."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import comb
+
+import torch
+
+from rlx.envs.base import SingleTurnEnv, Task
+from rlx.train.rollout import collect
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct (Chen et al. 2021, arXiv 2107.03374)."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+def evaluate(engine, tokenizer, env: SingleTurnEnv, tasks: Sequence[Task], samples: int,
+             seed: int) -> dict[str, float]:
+    batch = collect(engine, tokenizer, env, tasks, samples, seed=seed)
+    correct = torch.tensor([s.correct for s in batch.scores]).view(len(tasks), samples)
+    metrics = {
+        "eval/pass@1": correct.float().mean().item(),
+        "eval/reward/mean": batch.seq_rewards.mean().item(),
+        "eval/format_ok": sum(s.format_ok for s in batch.scores) / len(batch.scores),
+        "eval/response_length/mean": batch.response_lengths.float().mean().item(),
+        "eval/num_tasks": float(len(tasks)),
+    }
+    if samples > 1:
+        hits = correct.sum(dim=1).tolist()
+        metrics[f"eval/pass@{samples}"] = sum(pass_at_k(samples, c, samples) for c in hits) / len(hits)
+    return metrics

@@ -1,0 +1,92 @@
+"""Single-turn rollouts: G samples per task, scored by the environment."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from rlx.envs.base import Score, SingleTurnEnv, Task
+from rlx.rollout.batch import pack_sequences
+
+
+@dataclass
+class RolloutBatch:
+    """B = tasks x G sequences, left-padded prompt + right-padded response, (B,T) tensors on CPU."""
+
+    tasks: list[Task]                # (B,) the task of each sequence
+    group_ids: torch.Tensor          # (B,) long; sequences of one task share an id
+    input_ids: torch.Tensor          # (B,T)
+    attention_mask: torch.Tensor     # (B,T)
+    action_mask: torch.Tensor        # (B,T) response tokens
+    completions: list[str]           # (B,) decoded responses
+    scores: list[Score]              # (B,) task scores
+    finished: list[bool]             # (B,) stopped at eos (False: cut at max_new_tokens)
+    seq_rewards: torch.Tensor = field(default=None)  # (B,) task reward + shaping
+    stats: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def response_lengths(self) -> torch.Tensor:
+        return self.action_mask.sum(-1)
+
+
+def encode_prompt(tokenizer, messages: list[dict[str, str]]) -> list[int]:
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def collect(engine, tokenizer, env: SingleTurnEnv, tasks: Sequence[Task], group_size: int,
+            seed: int) -> RolloutBatch:
+    """Generate `group_size` responses per task (one engine call) and score them."""
+    prompts = [encode_prompt(tokenizer, env.messages(t)) for t in tasks]
+    expanded = [t for t in tasks for _ in range(group_size)]
+    start = time.perf_counter()
+    generations = engine.generate([p for p in prompts for _ in range(group_size)], seed=seed)
+    gen_time = time.perf_counter() - start
+    input_ids, attention_mask, action_mask = pack_sequences(generations, tokenizer.pad_token_id)
+    completions = tokenizer.batch_decode([g.response_ids for g in generations], skip_special_tokens=True)
+    start = time.perf_counter()
+    scores = env.score(expanded, completions)
+    score_time = time.perf_counter() - start
+    new_tokens = sum(len(g.response_ids) for g in generations)
+    group_ids = torch.arange(len(tasks)).repeat_interleave(group_size)
+    return RolloutBatch(
+        tasks=expanded, group_ids=group_ids, input_ids=input_ids, attention_mask=attention_mask,
+        action_mask=action_mask, completions=completions, scores=scores,
+        finished=[g.finished for g in generations],
+        seq_rewards=torch.tensor([s.reward for s in scores], dtype=torch.float32),
+        stats={"perf/time/generate": gen_time, "perf/time/score": score_time,
+               "perf/generate_tokens_per_s": new_tokens / max(gen_time, 1e-9)},
+    )
+
+
+def token_rewards(seq_rewards: torch.Tensor, action_mask: torch.Tensor) -> torch.Tensor:
+    """(B,) sequence rewards -> (B,T) token rewards placed on each sequence's last action token."""
+    rewards = torch.zeros(action_mask.shape, dtype=torch.float32)
+    positions = torch.arange(action_mask.shape[1]).expand_as(action_mask)
+    last = torch.where(action_mask.bool(), positions, -1).max(dim=1).values
+    has_action = last >= 0
+    rewards[has_action.nonzero().squeeze(1), last[has_action]] = seq_rewards[has_action].float()
+    return rewards
+
+
+def rollout_metrics(batch: RolloutBatch, group_size: int) -> dict[str, float]:
+    """reward/, rollout/ and response_length/ figures for one batch."""
+    r = batch.seq_rewards
+    task_r = torch.tensor([s.reward for s in batch.scores])
+    grouped = r.view(-1, group_size)
+    lengths = batch.response_lengths.float()
+    return {
+        "reward/mean": r.mean().item(),
+        "reward/std": r.std().item() if r.numel() > 1 else 0.0,
+        "reward/task_mean": task_r.mean().item(),
+        "rollout/correct": sum(s.correct for s in batch.scores) / len(batch.scores),
+        "rollout/format_ok": sum(s.format_ok for s in batch.scores) / len(batch.scores),
+        "rollout/frac_reward_zero_std": (grouped.std(dim=1, unbiased=False) == 0).float().mean().item(),
+        "rollout/truncated": 1.0 - sum(batch.finished) / len(batch.finished),
+        "response_length/mean": lengths.mean().item(),
+        "response_length/max": lengths.max().item(),
+        "response_length/min": lengths.min().item(),
+    }

@@ -1,0 +1,98 @@
+"""The policy update: log-prob passes and PPO epochs over mini-batches with gradient accumulation."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from rlx.rollout.logprobs import forward_logprobs
+
+
+@dataclass
+class TrainBatch:
+    """Everything the update reads, (B,T) on CPU; `old_values`/`ref_logprobs` may be None."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    action_mask: torch.Tensor
+    old_logprobs: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    ref_logprobs: torch.Tensor | None = None
+    old_values: torch.Tensor | None = None
+
+    def rows(self, idx: torch.Tensor, device: torch.device) -> "TrainBatch":
+        """Rows `idx`, trimmed to the columns any of them uses, moved to `device`."""
+        used = self.attention_mask[idx].any(dim=0).nonzero().squeeze(1)
+        cols = slice(int(used.min()), int(used.max()) + 1) if used.numel() else slice(0, 0)
+        return TrainBatch(**{
+            name: None if t is None else t[idx][:, cols].to(device)
+            for name, t in self.__dict__.items()
+        })
+
+
+def micro_batches(n: int, size: int) -> Iterator[torch.Tensor]:
+    for start in range(0, n, size):
+        yield torch.arange(start, min(start + size, n))
+
+
+@torch.no_grad()
+def score_tokens(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
+                 micro_batch_size: int, chunk_size: int, temperature: float, device: torch.device,
+                 value_head: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-token log-probs (and values) of a whole batch without gradients, (B,T) on CPU."""
+    was_training = model.training
+    model.eval()
+    logprobs = torch.zeros(input_ids.shape, dtype=torch.float32)
+    values = torch.zeros(input_ids.shape, dtype=torch.float32) if value_head is not None else None
+    for idx in micro_batches(input_ids.shape[0], micro_batch_size):
+        used = attention_mask[idx].any(dim=0).nonzero().squeeze(1)
+        cols = slice(int(used.min()), int(used.max()) + 1)
+        out = forward_logprobs(model, input_ids[idx][:, cols].to(device),
+                               attention_mask[idx][:, cols].to(device), chunk_size=chunk_size,
+                               temperature=temperature, value_head=value_head)
+        logprobs[idx, cols] = out.logprobs.float().cpu()
+        if values is not None:
+            values[idx, cols] = out.values.float().cpu()
+    model.train(was_training)
+    return logprobs, values
+
+
+def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.optim.Optimizer,
+               objective, batch: TrainBatch, *, epochs: int, minibatches: int, micro_batch_size: int,
+               max_grad_norm: float, chunk_size: int, temperature: float, device: torch.device,
+               generator: torch.Generator) -> dict[str, float]:
+    """`epochs` passes; each shuffles the batch into `minibatches` optimizer steps whose
+    micro-batches accumulate gradients so that the step equals one full-minibatch loss."""
+    params = [p for p in optimizer.param_groups[0]["params"]]
+    sums: dict[str, float] = defaultdict(float)
+    n = batch.input_ids.shape[0]
+    with_entropy = objective.entropy_coef > 0
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=generator)
+        for mb in order.chunk(minibatches):
+            optimizer.zero_grad(set_to_none=True)
+            num_tokens = batch.action_mask[mb].sum().item()
+            for local in micro_batches(len(mb), micro_batch_size):
+                part = batch.rows(mb[local], device)
+                out = forward_logprobs(model, part.input_ids, part.attention_mask,
+                                       chunk_size=chunk_size, temperature=temperature,
+                                       with_entropy=with_entropy, value_head=value_head)
+                loss, stats = objective(
+                    out.logprobs, part.old_logprobs, part.advantages, part.action_mask,
+                    ref_logprobs=part.ref_logprobs, entropy=out.entropy, values=out.values,
+                    old_values=part.old_values, returns=part.returns,
+                    num_tokens=num_tokens, num_seqs=len(mb),
+                )
+                loss.backward()
+                for k, v in stats.items():
+                    sums[k] += float(v) * len(local) / len(mb)
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            optimizer.step()
+            sums["policy/grad_norm"] += float(grad_norm)
+    steps = epochs * minibatches
+    return {k: v / steps for k, v in sums.items()}
