@@ -144,7 +144,8 @@ def _type_name(tp: Any) -> str:
 def _check_value(value: Any, tp: Any, where: str, problems: list[str]) -> None:
     """Append a problem when `value` does not fit annotation `tp`."""
     if value == "???":
-        problems.append(f"{where}: missing value (set it on the command line: {where}=...)")
+        hint = next((f" {m.what}: {m.how}" for m in typing.get_args(tp)[1:] if isinstance(m, MustExist)), "")
+        problems.append(f"{where}: missing value (set it on the command line: {where}=...).{hint}")
         return
     problem = _mismatch(value, tp, where, problems)
     if problem:
