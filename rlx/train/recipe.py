@@ -3,7 +3,6 @@ checkpoint, and train. This and `launch.py` are the only places that read the co
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping
 from functools import partial
@@ -13,6 +12,7 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 
+from rlx.algos.advantages import needs_values
 from rlx.logging.base import MetricsFile
 from rlx.run_dir import read_config, read_manifest
 from rlx.train.checkpoint import load_latest
@@ -50,11 +50,6 @@ def config_tags(choices: Mapping[str, Any]) -> list[str]:
     """W&B tags from the chosen config groups, e.g. "advantage:grpo"."""
     return [f"{group}:{choice}" for group, choice in sorted(choices.items())
             if choice is not None and not str(group).startswith("hydra")]
-
-
-def needs_values(advantage_fn: Any) -> bool:
-    fn = advantage_fn.func if isinstance(advantage_fn, partial) else advantage_fn
-    return bool(getattr(inspect.unwrap(fn), "requires_values", False))
 
 
 def build_run(config: dict[str, Any], run_dir: Path) -> Run:

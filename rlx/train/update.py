@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from rlx.algos.losses import loss_normalizers
 from rlx.rollout.logprobs import forward_logprobs
 
 
@@ -76,7 +77,7 @@ def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.
         order = torch.randperm(n, generator=generator)
         for mb in order.chunk(minibatches):
             optimizer.zero_grad(set_to_none=True)
-            num_tokens = batch.action_mask[mb].sum().item()
+            num_tokens, num_seqs = loss_normalizers(batch.action_mask[mb])
             for local in micro_batches(len(mb), micro_batch_size):
                 part = batch.rows(mb[local], device)
                 out = forward_logprobs(model, part.input_ids, part.attention_mask,
@@ -86,11 +87,11 @@ def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.
                     out.logprobs, part.old_logprobs, part.advantages, part.action_mask,
                     ref_logprobs=part.ref_logprobs, entropy=out.entropy, values=out.values,
                     old_values=part.old_values, returns=part.returns,
-                    num_tokens=num_tokens, num_seqs=len(mb),
+                    num_tokens=num_tokens, num_seqs=num_seqs,
                 )
                 loss.backward()
                 for k, v in stats.items():
-                    sums[k] += float(v) * len(local) / len(mb)
+                    sums[k] += float(v)  # each is this micro-batch's share of the mini-batch value
             grad_norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
             optimizer.step()
             sums["policy/grad_norm"] += float(grad_norm)
