@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlx.config.compose import check_overrides, user_overrides
 from rlx.config.schema import RunSettings
 from rlx.config.validate import ConfigError, validate
-from rlx.run_dir import latest_run_dir, new_run_dir, read_config, write_run_files
+from rlx.run_dir import latest_run_dir, new_run_dir, read_config, record_resume, write_run_files
 
 # keys that may differ between a run and its resumption
 RESUMABLE_CHANGES = ("resume", "iterations", "launcher", "logger")
@@ -69,6 +69,16 @@ def resume_dir(config: dict[str, Any]) -> Path | None:
 
 def launch(cfg: DictConfig, choices: dict[str, Any] | None = None, overrides: Sequence[str] | None = None):
     """Validate `cfg`, create (or reuse) the run directory and hand it to the launcher."""
+    try:
+        config, run_dir = prepare(cfg, choices, overrides)
+    except (ConfigError, FileNotFoundError) as err:
+        fail(err)
+    return launch_prepared(config, run_dir)
+
+
+def prepare(cfg: DictConfig, choices: dict[str, Any] | None = None,
+            overrides: Sequence[str] | None = None) -> tuple[dict[str, Any], Path]:
+    """Resolve and validate `cfg`, then make (or, on resume, reuse) its run directory."""
     from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized():
@@ -76,15 +86,14 @@ def launch(cfg: DictConfig, choices: dict[str, Any] | None = None, overrides: Se
         choices = dict(hc.runtime.choices) if choices is None else choices
         overrides = list(hc.overrides.task) if overrides is None else overrides
     config = resolved(cfg)
-    try:
-        validate_config(config)
-        run_dir = resume_dir(config)
-    except (ConfigError, FileNotFoundError) as err:
-        fail(err)
-    if run_dir is None:
-        run_dir = new_run_dir(config["runs_root"], config["experiment_name"], job=_job_name())
+    validate_config(config)
+    run_dir = resume_dir(config)
+    if run_dir is not None:
+        record_resume(run_dir, config, overrides=overrides or [])
+        return config, run_dir
+    run_dir = new_run_dir(config["runs_root"], config["experiment_name"], job=_job_name())
     write_run_files(run_dir, config, overrides=overrides or [], choices=choices or {})
-    return launch_prepared(config, run_dir)
+    return config, run_dir
 
 
 def launch_prepared(config: dict[str, Any], run_dir: Path):

@@ -18,7 +18,7 @@ class Logger(Protocol):
 class NullLogger:
     """No external tracker (metrics.jsonl is still written by the trainer)."""
 
-    def __init__(self, run_dir: Path, config: Mapping[str, Any], tags: Sequence[str]):
+    def __init__(self, run_dir: Path, run_config: Mapping[str, Any], tags: Sequence[str]):
         pass
 
     def log(self, metrics: Mapping[str, float], step: int) -> None:

@@ -15,14 +15,14 @@ RUN_ID_FILE = "wandb_run_id.txt"
 class WandbLogger:
     """One W&B run per rlx run directory; a resumed run continues the same W&B run.
 
-    `run_dir`, `config` (resolved, nested) and `tags` (from the chosen config groups) are given
+    `run_dir`, `run_config` (resolved, nested) and `tags` (from the chosen config groups) are given
     by the trainer; the rest are config keys. The run id is stored in `<run_dir>/wandb_run_id.txt`.
     """
 
     def __init__(
         self,
         run_dir: Path,
-        config: Mapping[str, Any],
+        run_config: Mapping[str, Any],
         tags: Sequence[str],
         *,
         mode: Literal["offline", "online", "disabled"] = "offline",
@@ -44,7 +44,7 @@ class WandbLogger:
             group=group,
             job_type=job_type,
             tags=sorted({*tags, *tags_extra})[:64],
-            config=flatten(config),
+            config=flatten(run_config),
             dir=str(run_dir),
             mode=mode,
             id=run_id,

@@ -65,7 +65,7 @@ def train(run: Run) -> dict[str, float]:
             run.model, run.value_head, run.optimizer, run.objective, train_batch,
             epochs=s.ppo_epochs, minibatches=s.minibatches, micro_batch_size=s.micro_batch_size,
             max_grad_norm=s.max_grad_norm, chunk_size=s.logprob_chunk_size,
-            temperature=run.engine.temperature, device=run.device,
+            temperature=logprob_temperature(run.engine), device=run.device,
             generator=torch.Generator().manual_seed(derive_seed(run.seed, "minibatch", it)))
         t_update = time.perf_counter() - t_update
         run.scheduler.step()
@@ -88,6 +88,11 @@ def train(run: Run) -> dict[str, float]:
     return metrics
 
 
+def logprob_temperature(engine) -> float:
+    """The temperature the sampler used (greedy rollouts are scored at temperature 1)."""
+    return engine.temperature if engine.temperature > 0 else 1.0
+
+
 def due(it: int, every: int, iterations: int) -> bool:
     """True every `every` iterations and always at the last one (`every=0`: only the last)."""
     return it + 1 == iterations or (every > 0 and (it + 1) % every == 0)
@@ -107,7 +112,7 @@ def prepare_update(run: Run, batch: RolloutBatch) -> tuple[TrainBatch, dict[str,
     """Old/ref log-probs and values, token rewards (with KL-in-reward), then advantages."""
     s, started = run.settings, time.perf_counter()
     common = dict(micro_batch_size=s.micro_batch_size, chunk_size=s.logprob_chunk_size,
-                  temperature=run.engine.temperature, device=run.device)
+                  temperature=logprob_temperature(run.engine), device=run.device)
     old_logprobs, old_values = score_tokens(run.model, batch.input_ids, batch.attention_mask,
                                             value_head=run.value_head, **common)
     ref_logprobs = None

@@ -24,8 +24,10 @@ METRICS_FILE = "metrics.jsonl"
 
 
 def build(node: Mapping[str, Any], **runtime: Any) -> Any:
-    """Instantiate a `_target_` node with plain Python containers (no DictConfig leaks in)."""
-    return instantiate(dict(node), _convert_="all", **runtime)
+    """Instantiate a `_target_` node with plain Python containers (no DictConfig leaks in);
+    a `_partial_` node is then called with the `runtime` arguments, if any."""
+    obj = instantiate(dict(node), _convert_="all")
+    return obj(**runtime) if runtime else obj
 
 
 def resolve_device(name: str) -> torch.device:
@@ -90,7 +92,7 @@ def build_run(config: dict[str, Any], run_dir: Path) -> Run:
     resume(run)
     tags = config_tags(read_manifest(run_dir).get("choices", {}))
     run.loggers = [MetricsFile(run_dir / METRICS_FILE, resume_step=run.start_iteration),
-                   build(config["logger"], run_dir=run_dir, config=config, tags=tags)]
+                   build(config["logger"], run_dir=run_dir, run_config=config, tags=tags)]
     return run
 
 

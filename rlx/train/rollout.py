@@ -42,23 +42,19 @@ def collect(engine, tokenizer, env: SingleTurnEnv, tasks: Sequence[Task], group_
     """Generate `group_size` responses per task (one engine call) and score them."""
     prompts = [encode_prompt(tokenizer, env.messages(t)) for t in tasks]
     expanded = [t for t in tasks for _ in range(group_size)]
-    start = time.perf_counter()
     generations = engine.generate([p for p in prompts for _ in range(group_size)], seed=seed)
-    gen_time = time.perf_counter() - start
     input_ids, attention_mask, action_mask = pack_sequences(generations, tokenizer.pad_token_id)
     completions = tokenizer.batch_decode([g.response_ids for g in generations], skip_special_tokens=True)
     start = time.perf_counter()
     scores = env.score(expanded, completions)
     score_time = time.perf_counter() - start
-    new_tokens = sum(len(g.response_ids) for g in generations)
     group_ids = torch.arange(len(tasks)).repeat_interleave(group_size)
     return RolloutBatch(
         tasks=expanded, group_ids=group_ids, input_ids=input_ids, attention_mask=attention_mask,
         action_mask=action_mask, completions=completions, scores=scores,
         finished=[g.finished for g in generations],
         seq_rewards=torch.tensor([s.reward for s in scores], dtype=torch.float32),
-        stats={"perf/time/generate": gen_time, "perf/time/score": score_time,
-               "perf/generate_tokens_per_s": new_tokens / max(gen_time, 1e-9)},
+        stats={**engine.last_stats.metrics(), "perf/time/score": score_time},
     )
 
 

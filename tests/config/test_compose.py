@@ -25,7 +25,8 @@ def data_overrides(tmp_path_factory) -> dict[str, list[str]]:
     math.write_text('{"problem": "What is 1+1?", "solution": "$\\\\boxed{2}$", "level": "Level 1", '
                     '"type": "Prealgebra"}\n')
     return {"env=gsm8k": [f"env.source.path={gsm}"],
-            "env=math_competition": [f"env.source.path={math}"]}
+            "env=math_competition": [f"env.source.path={math}"],
+            "experiment=grpo_gsm8k_qwen0.5b": [f"env.source.path={gsm}"]}
 
 
 def compose_and_validate(overrides):
@@ -45,8 +46,9 @@ def test_every_group_choice_composes_and_validates(group, choice, data_overrides
 
 
 @pytest.mark.parametrize("name", group_choices("experiment"))
-def test_every_experiment_composes_and_validates(name):
-    cfg = compose_and_validate([f"experiment={name}"])
+def test_every_experiment_composes_and_validates(name, data_overrides):
+    override = f"experiment={name}"
+    cfg = compose_and_validate([override, *data_overrides.get(override, [])])
     assert cfg.experiment_name
 
 

@@ -1,0 +1,56 @@
+"""The generation interface the trainer talks to.
+
+Engines (HF `generate` now, faster ones later) implement `GenerationEngine`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass
+class Generation:
+    """One sampled response.
+
+    prompt_ids: the prompt tokens as given.
+    response_ids: the sampled tokens, without padding; ends with an eos token when `finished`.
+    finished: the model emitted eos (False when cut at `max_new_tokens`).
+    """
+
+    prompt_ids: list[int]
+    response_ids: list[int]
+    finished: bool
+
+
+@dataclass
+class GenerationStats:
+    """Counts and timing of the last `generate` call."""
+
+    num_sequences: int = 0
+    prompt_tokens: int = 0
+    response_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Generated (response) tokens per second of wall time."""
+        return self.response_tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def metrics(self) -> dict[str, float]:
+        """`perf/` metrics for the logger."""
+        return {
+            "perf/generation_tokens_per_s": self.tokens_per_s,
+            "perf/generation_s": self.seconds,
+            "perf/generation_tokens": float(self.response_tokens),
+        }
+
+
+class GenerationEngine(Protocol):
+    """Samples one response per prompt; the same `seed` gives the same responses."""
+
+    last_stats: GenerationStats
+    temperature: float  # sampling temperature (0 = greedy); the trainer's log-probs use it
+
+    def generate(self, prompts: Sequence[Sequence[int]], *, seed: int) -> list[Generation]: ...
