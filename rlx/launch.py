@@ -40,7 +40,13 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
 
 
 def validate_config(config: dict[str, Any]) -> None:
+    """Signature/type/path checks, then the trainer settings' own cross-field checks."""
     validate(config, RunSettings)
+    try:
+        instantiate(config["trainer"], _convert_="all")
+    except Exception as err:  # e.g. minibatches that do not divide the rollout batch
+        cause = err.__cause__ or err
+        raise ConfigError([str(cause)]) from err
 
 
 def resume_dir(config: dict[str, Any]) -> Path | None:

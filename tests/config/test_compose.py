@@ -123,3 +123,11 @@ def test_cli_help_lists_groups(tmp_path):
     assert out.returncode == 0
     for group in ("advantage", "model", "env", "loss", "trainer", "experiment"):
         assert f"{group}:" in out.stdout
+
+
+def test_trainer_cross_field_check_runs_before_launch():
+    from rlx.launch import validate_config
+
+    cfg = OmegaConf.to_container(check_overrides(["trainer.minibatches=3"]), resolve=True)
+    with pytest.raises(ConfigError, match="minibatches=3 must divide"):
+        validate_config(cfg)

@@ -81,7 +81,7 @@ def test_corrupt_latest_checkpoint_falls_back(tmp_path):
 def test_grpo_learns_sanity_task(tmp_path):
     """The tiny random model learns to answer with digits: mean reward rises well above start."""
     _, rows = train_run(
-        tmp_path, "env=sanity_digits", "iterations=30", "trainer.tasks_per_iter=4",
+        tmp_path, "env=sanity_digits", "iterations=40", "trainer.tasks_per_iter=4",
         "trainer.group_size=8", "trainer.micro_batch_size=32", "trainer.lr=3e-3",
         "rollout.max_new_tokens=8", "trainer.eval_every=0", "trainer.eval_tasks=4")
     rewards = [r["reward/mean"] for r in rows]
