@@ -50,7 +50,7 @@ def new_run_dir(runs_root: str | Path, experiment_name: str, job: str | None = N
 def latest_run_dir(runs_root: str | Path, experiment_name: str) -> Path | None:
     """The newest run directory of an experiment that holds a checkpoint, or None."""
     base = Path(runs_root) / experiment_name
-    candidates = [p.parent.parent for p in base.glob("**/checkpoints/step_*/state.pt")]
+    candidates = [p.parents[2] for p in base.glob("**/checkpoints/step_*/state.pt")]
     return max(candidates, key=lambda p: p.stat().st_mtime).resolve() if candidates else None
 
 

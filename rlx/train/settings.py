@@ -12,12 +12,12 @@ class TrainerSettings:
     `minibatches` optimizer steps each, every step accumulating micro-batches of
     `micro_batch_size` sequences."""
 
-    tasks_per_iter: int = 4
+    tasks_per_iter: int = 8
     group_size: int = 4
     ppo_epochs: int = 1
     minibatches: int = 1
-    micro_batch_size: int = 8
-    lr: float = 1e-6
+    micro_batch_size: int = 16
+    lr: float = 1e-5
     weight_decay: float = 0.0
     adam_betas: tuple[float, float] = (0.9, 0.999)
     max_grad_norm: float = 1.0
