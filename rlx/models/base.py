@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import torch
@@ -110,3 +111,24 @@ def finish_loading(
         model = apply_lora(model, lora)
     model.train()
     return LoadedModel(model=model, tokenizer=tokenizer, name=name)
+
+
+def load_folder(
+    folder: str | Path,
+    *,
+    name: str,
+    device: torch.device,
+    dtype: DType,
+    trainable: bool,
+    gradient_checkpointing: bool,
+    lora: LoraSettings | Mapping | None,
+) -> LoadedModel:
+    """Load a local HF model folder (weights + tokenizer) and `finish_loading` it."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = resolve_dtype(dtype, device)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    return finish_loading(model, tokenizer, name=name, device=device, dtype=torch_dtype,
+                          trainable=trainable, gradient_checkpointing=gradient_checkpointing,
+                          lora=as_lora_settings(lora))

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlx.models.base import DType, LoadedModel, as_lora_settings, finish_loading, resolve_dtype
+from rlx.models.base import DType, LoadedModel, load_folder
 from rlx.models.cache import cached_folder
 from rlx.models.lora import LoraSettings
 
@@ -86,19 +86,8 @@ def build_smollm2(
         lambda tmp: convert_gguf(gguf, tmp),
         settings,
     )
-    torch_dtype = resolve_dtype(dtype, device)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    return finish_loading(
-        model,
-        tokenizer,
-        name="smollm2-135m",
-        device=device,
-        dtype=torch_dtype,
-        trainable=trainable,
-        gradient_checkpointing=gradient_checkpointing,
-        lora=as_lora_settings(lora),
-    )
+    return load_folder(folder, name="smollm2-135m", device=device, dtype=dtype, trainable=trainable,
+                       gradient_checkpointing=gradient_checkpointing, lora=lora)
 
 
 def _package_version() -> str:

@@ -13,8 +13,6 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
     GenerationConfig,
     PreTrainedTokenizerFast,
     Qwen2Config,
@@ -22,7 +20,7 @@ from transformers import (
     Qwen2Tokenizer,
 )
 
-from rlx.models.base import DType, LoadedModel, as_lora_settings, finish_loading, resolve_dtype
+from rlx.models.base import DType, LoadedModel, load_folder
 from rlx.models.cache import cached_folder, settings_key
 from rlx.models.lora import LoraSettings
 
@@ -159,16 +157,5 @@ def build_tiny(
         lambda tmp: _build_folder(tmp, settings),
         settings,
     )
-    torch_dtype = resolve_dtype(dtype, device)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    return finish_loading(
-        model,
-        tokenizer,
-        name="tiny",
-        device=device,
-        dtype=torch_dtype,
-        trainable=trainable,
-        gradient_checkpointing=gradient_checkpointing,
-        lora=as_lora_settings(lora),
-    )
+    return load_folder(folder, name="tiny", device=device, dtype=dtype, trainable=trainable,
+                       gradient_checkpointing=gradient_checkpointing, lora=lora)

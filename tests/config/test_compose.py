@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from rlx.config.compose import CONF_DIR, check_overrides, group_choices, group_names
+from rlx.config.compose import check_overrides, group_choices, group_names
 from rlx.config.schema import RunSettings
 from rlx.config.validate import ConfigError, validate
 

@@ -106,3 +106,20 @@ def test_collect_groups_rollouts(tmp_path):
     assert [t.uid for t in batch.tasks[:4]] == [tasks[0].uid] * 4
     assert batch.input_ids.shape == batch.action_mask.shape
     assert (batch.action_mask.sum(1) > 0).all()
+
+
+def test_lora_with_gradient_checkpointing_trains_only_adapters(tmp_path):
+    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", *FAST, "iterations=1",
+            "trainer.lr=1e-2", "env=sanity_digits", "model.lora={rank: 4, alpha: 8}",
+            "model.gradient_checkpointing=true"]
+    config, run_dir = prepare(check_overrides(args), choices={}, overrides=args)
+    run = build_run(config, run_dir)
+    before = {n: p.detach().clone() for n, p in run.model.named_parameters()}
+    from rlx.train.loop import train
+
+    train(run)
+    changed = {n for n, p in run.model.named_parameters() if not torch.equal(before[n], p.detach())}
+    trainable = {n for n, p in run.model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    assert changed <= trainable, f"frozen base weights changed: {changed - trainable}"
+    assert any("lora_B" in n for n in changed)
