@@ -41,10 +41,13 @@ class LoadedModel:
     name: str
 
 
-def resolve_dtype(dtype: DType, device: torch.device) -> torch.dtype:
-    """`"auto"` is bfloat16 on CUDA and float32 elsewhere; other names map to torch dtypes."""
+def resolve_dtype(dtype: DType, device: torch.device, trainable: bool = True) -> torch.dtype:
+    """`"auto"`: float32 for a trainable model (master weights; on CUDA the trainer computes in
+    bfloat16 under autocast, so updates far below bf16's resolution are not rounded away),
+    bfloat16 for a frozen model on CUDA, float32 on CPU. Other names map to torch dtypes
+    (`bfloat16` for a trainable model means pure-bf16 training: half the memory, lossy updates)."""
     if dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+        return torch.bfloat16 if device.type == "cuda" and not trainable else torch.float32
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
@@ -126,7 +129,7 @@ def load_folder(
     """Load a local HF model folder (weights + tokenizer) and `finish_loading` it."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    torch_dtype = resolve_dtype(dtype, device)
+    torch_dtype = resolve_dtype(dtype, device, trainable)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     return finish_loading(model, tokenizer, name=name, device=device, dtype=torch_dtype,

@@ -77,7 +77,7 @@ def build_hf(
     attn_implementation: None = transformers' default (sdpa).
     """
     device = torch.device(device)
-    torch_dtype = resolve_dtype(dtype, device)
+    torch_dtype = resolve_dtype(dtype, device, trainable)
     local = Path(path).expanduser()
     kwargs = {"dtype": torch_dtype}
     if attn_implementation is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class Run:
     loggers: Sequence[Any]
     settings: TrainerSettings
     device: torch.device
+    autocast: Callable[[], AbstractContextManager]
     seed: int
     iterations: int
     run_dir: Path
@@ -56,16 +58,18 @@ def train(run: Run) -> dict[str, float]:
     for it in bar:
         start = time.perf_counter()
         tasks = run.curriculum.sample(s.tasks_per_iter)
-        batch = collect(run.engine, run.tokenizer, run.env, tasks, s.group_size,
-                        seed=derive_seed(run.seed, "rollout", it))
+        with run.autocast():
+            batch = collect(run.engine, run.tokenizer, run.env, tasks, s.group_size,
+                            seed=derive_seed(run.seed, "rollout", it))
         shaping_stats = shape_rewards(batch, run.shaping)
-        train_batch, adv_stats = prepare_update(run, batch)
+        with run.autocast():
+            train_batch, adv_stats = prepare_update(run, batch)
         t_update = time.perf_counter()
         update_stats = ppo_update(
             run.model, run.value_head, run.optimizer, run.objective, train_batch,
             epochs=s.ppo_epochs, minibatches=s.minibatches, micro_batch_size=s.micro_batch_size,
             max_grad_norm=s.max_grad_norm, chunk_size=s.logprob_chunk_size,
-            temperature=logprob_temperature(run.engine), device=run.device,
+            temperature=logprob_temperature(run.engine), device=run.device, autocast=run.autocast,
             generator=torch.Generator().manual_seed(derive_seed(run.seed, "minibatch", it)))
         t_update = time.perf_counter() - t_update
         run.scheduler.step()
@@ -76,8 +80,9 @@ def train(run: Run) -> dict[str, float]:
             "policy/lr": run.scheduler.get_last_lr()[0], "train/iteration": it + 1,
         }
         if due(it, s.eval_every, run.iterations):
-            metrics.update(evaluate(run.engine, run.tokenizer, run.env, run.eval_tasks,
-                                    s.eval_samples, seed=derive_seed(run.seed, "eval", it)))
+            with run.autocast():
+                metrics.update(evaluate(run.engine, run.tokenizer, run.env, run.eval_tasks,
+                                        s.eval_samples, seed=derive_seed(run.seed, "eval", it)))
         for logger in run.loggers:
             logger.log(metrics, step=it + 1)
         bar.set_postfix(reward=f"{metrics['reward/mean']:.3f}")

@@ -4,7 +4,9 @@ checkpoint, and train. This and `launch.py` are the only places that read the co
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def autocast_for(device: torch.device, mixed_precision: str) -> Callable[[], AbstractContextManager]:
+    """A context factory: bf16 autocast on CUDA when mixed precision is on, else a no-op."""
+    if device.type == "cuda" and mixed_precision == "bf16":
+        return partial(torch.autocast, device_type="cuda", dtype=torch.bfloat16)
+    return nullcontext
+
+
 def lr_lambda(it: int, *, schedule: str, warmup: int, total: int) -> float:
     """Multiplier of the base learning rate after `it` scheduler steps (one per iteration)."""
     if warmup and it < warmup:
@@ -59,6 +68,9 @@ def build_run(config: dict[str, Any], run_dir: Path) -> Run:
     seed, device = config["seed"], resolve_device(config["device"])
     seed_everything(seed)
     settings: TrainerSettings = build(config["trainer"])
+    if settings.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when CUDA starts
+        torch.use_deterministic_algorithms(True)
     make_model = build(config["model"])
     policy = make_model(device=device)
     objective = build(config["loss"])
@@ -87,6 +99,7 @@ def build_run(config: dict[str, Any], run_dir: Path) -> Run:
         advantage_fn=advantage_fn, objective=objective,
         shaping={name: build(node) for name, node in (config.get("reward") or {}).items()},
         optimizer=optimizer, scheduler=scheduler, loggers=[], settings=settings, device=device,
+        autocast=autocast_for(device, settings.mixed_precision),
         seed=seed, iterations=config["iterations"], run_dir=run_dir,
     )
     resume(run)

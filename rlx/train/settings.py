@@ -10,7 +10,9 @@ from typing import Literal
 class TrainerSettings:
     """One iteration = `tasks_per_iter` tasks x `group_size` rollouts, then `ppo_epochs` passes of
     `minibatches` optimizer steps each, every step accumulating micro-batches of
-    `micro_batch_size` sequences."""
+    `micro_batch_size` sequences. `deterministic` makes CUDA runs repeatable (deterministic
+    kernels and cuBLAS workspace; slower); CPU runs are repeatable without it.
+    `mixed_precision`: on CUDA, compute in bf16 under autocast over fp32 weights (no effect on CPU)."""
 
     tasks_per_iter: int = 8
     group_size: int = 4
@@ -29,6 +31,8 @@ class TrainerSettings:
     eval_every: int = 0
     eval_tasks: int | None = 16
     eval_samples: int = 1
+    deterministic: bool = False
+    mixed_precision: Literal["bf16", "none"] = "bf16"
 
     def __post_init__(self):
         batch = self.tasks_per_iter * self.group_size

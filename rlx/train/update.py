@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -66,7 +67,8 @@ def score_tokens(model: nn.Module, input_ids: torch.Tensor, attention_mask: torc
 def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.optim.Optimizer,
                objective, batch: TrainBatch, *, epochs: int, minibatches: int, micro_batch_size: int,
                max_grad_norm: float, chunk_size: int, temperature: float, device: torch.device,
-               generator: torch.Generator) -> dict[str, float]:
+               generator: torch.Generator,
+               autocast: Callable[[], AbstractContextManager] = nullcontext) -> dict[str, float]:
     """`epochs` passes; each shuffles the batch into `minibatches` optimizer steps whose
     micro-batches accumulate gradients so that the step equals one full-minibatch loss."""
     params = [p for p in optimizer.param_groups[0]["params"]]
@@ -80,15 +82,16 @@ def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.
             num_tokens, num_seqs = loss_normalizers(batch.action_mask[mb])
             for local in micro_batches(len(mb), micro_batch_size):
                 part = batch.rows(mb[local], device)
-                out = forward_logprobs(model, part.input_ids, part.attention_mask,
-                                       chunk_size=chunk_size, temperature=temperature,
-                                       with_entropy=with_entropy, value_head=value_head)
-                loss, stats = objective(
-                    out.logprobs, part.old_logprobs, part.advantages, part.action_mask,
-                    ref_logprobs=part.ref_logprobs, entropy=out.entropy, values=out.values,
-                    old_values=part.old_values, returns=part.returns,
-                    num_tokens=num_tokens, num_seqs=num_seqs,
-                )
+                with autocast():
+                    out = forward_logprobs(model, part.input_ids, part.attention_mask,
+                                           chunk_size=chunk_size, temperature=temperature,
+                                           with_entropy=with_entropy, value_head=value_head)
+                    loss, stats = objective(
+                        out.logprobs, part.old_logprobs, part.advantages, part.action_mask,
+                        ref_logprobs=part.ref_logprobs, entropy=out.entropy, values=out.values,
+                        old_values=part.old_values, returns=part.returns,
+                        num_tokens=num_tokens, num_seqs=num_seqs,
+                    )
                 loss.backward()
                 for k, v in stats.items():
                     sums[k] += float(v)  # each is this micro-batch's share of the mini-batch value

@@ -14,12 +14,14 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 @pytest.fixture(scope="module")
 def cuda_tiny(cache_dir):
-    return build_tiny(cache_dir=cache_dir, device="cuda")
+    return build_tiny(cache_dir=cache_dir, device="cuda", dtype="bfloat16")
 
 
-def test_auto_dtype_is_bfloat16_on_cuda(cuda_tiny):
-    assert cuda_tiny.model.dtype == torch.bfloat16
-    assert cuda_tiny.model.device.type == "cuda"
+def test_auto_dtype_on_cuda_is_fp32_master_for_policy_bf16_for_reference(cache_dir):
+    policy = build_tiny(cache_dir=cache_dir, device="cuda")
+    reference = build_tiny(cache_dir=cache_dir, device="cuda", trainable=False)
+    assert policy.model.dtype == torch.float32 and reference.model.dtype == torch.bfloat16
+    assert policy.model.device.type == "cuda"
 
 
 def test_generation_is_seeded_on_cuda(cuda_tiny, prompts):

@@ -15,6 +15,9 @@ from rlx.run_dir import read_config
 from tests.train.helpers import learning_metrics, train_run
 
 FAST = ["iterations=2", "trainer.tasks_per_iter=2", "trainer.group_size=4", "rollout.max_new_tokens=12"]
+# one update on a batch big enough that rewards differ within groups (non-zero advantages)
+ONE_UPDATE = ["iterations=1", "env=sanity_digits", "trainer.tasks_per_iter=4", "trainer.group_size=8",
+              "rollout.max_new_tokens=16", "trainer.lr=1e-2", "trainer.eval_tasks=2"]
 
 
 def test_smoke_experiment_writes_run_dir(tmp_path):
@@ -32,14 +35,13 @@ def test_smoke_experiment_writes_run_dir(tmp_path):
 
 
 def test_every_trainable_parameter_changes_after_one_update(tmp_path):
-    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", *FAST, "iterations=1",
-            "trainer.lr=1e-2", "env=sanity_digits"]
+    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", *ONE_UPDATE]
     config, run_dir = prepare(check_overrides(args), choices={}, overrides=args)
     run = build_run(config, run_dir)
     before = {n: p.detach().clone() for n, p in run.model.named_parameters() if p.requires_grad}
     from rlx.train.loop import train
 
-    train(run)
+    assert train(run)["advantages/abs_mean"] > 0  # the batch carried a learning signal
     unchanged = [n for n, p in run.model.named_parameters()
                  if p.requires_grad and torch.equal(before[n], p.detach())]
     assert before and not unchanged, f"parameters not updated: {unchanged}"
@@ -109,17 +111,26 @@ def test_collect_groups_rollouts(tmp_path):
 
 
 def test_lora_with_gradient_checkpointing_trains_only_adapters(tmp_path):
-    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", *FAST, "iterations=1",
-            "trainer.lr=1e-2", "env=sanity_digits", "model.lora={rank: 4, alpha: 8}",
-            "model.gradient_checkpointing=true"]
+    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", *ONE_UPDATE,
+            "model.lora={rank: 4, alpha: 8}", "model.gradient_checkpointing=true"]
     config, run_dir = prepare(check_overrides(args), choices={}, overrides=args)
     run = build_run(config, run_dir)
     before = {n: p.detach().clone() for n, p in run.model.named_parameters()}
     from rlx.train.loop import train
 
-    train(run)
+    assert train(run)["advantages/abs_mean"] > 0
     changed = {n for n, p in run.model.named_parameters() if not torch.equal(before[n], p.detach())}
     trainable = {n for n, p in run.model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
     assert changed <= trainable, f"frozen base weights changed: {changed - trainable}"
     assert any("lora_B" in n for n in changed)
+
+
+def test_deterministic_mode_runs_and_repeats(tmp_path):
+    try:
+        _, a = train_run(tmp_path / "a", *FAST, "trainer.deterministic=true")
+        assert torch.are_deterministic_algorithms_enabled()
+        _, b = train_run(tmp_path / "b", *FAST, "trainer.deterministic=true")
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert learning_metrics(a) == learning_metrics(b)
