@@ -87,7 +87,7 @@ def forward_logprobs(
     with_entropy: bool = False,
     value_head: nn.Module | None = None,
 ) -> ForwardOut:
-    """Per-token log-probs (and optionally entropies and values) for (B, T) left-padded rows.
+    """Per-token log-probs (and optionally entropies and values) for (B, T) padded rows.
 
     input_ids, attention_mask: (B, T); position ids are derived from the mask.
     chunk_size: flattened tokens per LM-head chunk (any value >= 1; it need not divide B*T).
