@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from math import comb
 
 import torch
 
-from rlx.envs.base import SingleTurnEnv, Task
-from rlx.train.rollout import collect
+from rlx.envs.base import Task
+from rlx.train.rollout import RolloutBatch, episode_returns, episode_solved
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -18,17 +18,19 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - comb(n - c, k) / comb(n, k)
 
 
-def evaluate(engine, tokenizer, env: SingleTurnEnv, tasks: Sequence[Task], samples: int,
+def evaluate(collect: Callable[..., RolloutBatch], tasks: Sequence[Task], samples: int,
              seed: int) -> dict[str, float]:
-    batch = collect(engine, tokenizer, env, tasks, samples, seed=seed)
-    correct = torch.tensor([s.correct for s in batch.scores]).view(len(tasks), samples)
+    """`samples` rollouts (episodes) of each held-out task; `collect(tasks, group_size, seed=)`."""
+    batch = collect(tasks, samples, seed=seed)
+    correct = torch.tensor(episode_solved(batch)).view(len(tasks), samples)
     metrics = {
         "eval/pass@1": correct.float().mean().item(),
-        "eval/reward/mean": batch.seq_rewards.mean().item(),
+        "eval/reward/mean": episode_returns(batch).mean().item(),
         "eval/format_ok": sum(s.format_ok for s in batch.scores) / len(batch.scores),
         "eval/response_length/mean": batch.response_lengths.float().mean().item(),
         "eval/num_tasks": float(len(tasks)),
     }
+    metrics.update({f"eval/{k}": v for k, v in batch.stats.items() if k.startswith("env/")})
     if samples > 1:
         hits = correct.sum(dim=1).tolist()
         metrics[f"eval/pass@{samples}"] = sum(pass_at_k(samples, c, samples) for c in hits) / len(hits)

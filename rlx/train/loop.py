@@ -13,10 +13,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from rlx.envs.base import SingleTurnEnv, Task
+from rlx.envs.base import Task
 from rlx.train.checkpoint import save_checkpoint
 from rlx.train.evaluate import evaluate
-from rlx.train.rollout import RolloutBatch, collect, rollout_metrics, token_rewards
+from rlx.train.rollout import RolloutBatch, rollout_metrics, token_rewards
 from rlx.train.settings import TrainerSettings
 from rlx.train.update import TrainBatch, ppo_update, score_tokens
 from rlx.utils.seeding import derive_seed, rng_state
@@ -31,7 +31,7 @@ class Run:
     reference: nn.Module | None
     value_head: nn.Module | None
     engine: Any
-    env: SingleTurnEnv
+    collect: Callable[..., RolloutBatch]  # collect(tasks, group_size, seed=) -> RolloutBatch
     eval_tasks: Sequence[Task]
     curriculum: Any
     advantage_fn: Callable
@@ -59,8 +59,7 @@ def train(run: Run) -> dict[str, float]:
         start = time.perf_counter()
         tasks = run.curriculum.sample(s.tasks_per_iter)
         with run.autocast():
-            batch = collect(run.engine, run.tokenizer, run.env, tasks, s.group_size,
-                            seed=derive_seed(run.seed, "rollout", it))
+            batch = run.collect(tasks, s.group_size, seed=derive_seed(run.seed, "rollout", it))
         shaping_stats = shape_rewards(batch, run.shaping)
         with run.autocast():
             train_batch, adv_stats = prepare_update(run, batch)
@@ -81,8 +80,8 @@ def train(run: Run) -> dict[str, float]:
         }
         if due(it, s.eval_every, run.iterations):
             with run.autocast():
-                metrics.update(evaluate(run.engine, run.tokenizer, run.env, run.eval_tasks,
-                                        s.eval_samples, seed=derive_seed(run.seed, "eval", it)))
+                metrics.update(evaluate(run.collect, run.eval_tasks, s.eval_samples,
+                                        seed=derive_seed(run.seed, "eval", it)))
         for logger in run.loggers:
             logger.log(metrics, step=it + 1)
         bar.set_postfix(reward=f"{metrics['reward/mean']:.3f}")

@@ -19,6 +19,7 @@ from rlx.logging.base import MetricsFile
 from rlx.run_dir import read_config, read_manifest
 from rlx.train.checkpoint import load_latest
 from rlx.train.loop import Run, train
+from rlx.train.rollout import collect
 from rlx.train.settings import TrainerSettings
 from rlx.utils.seeding import derive_seed, seed_everything, set_rng_state
 
@@ -90,10 +91,11 @@ def build_run(config: dict[str, Any], run_dir: Path) -> Run:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(
         lr_lambda, schedule=settings.lr_schedule, warmup=settings.warmup_iters,
         total=config["iterations"]))
+    engine = build(config["rollout"], model=policy.model, tokenizer=policy.tokenizer)
     run = Run(
         model=policy.model, tokenizer=policy.tokenizer, reference=reference, value_head=value_head,
-        engine=build(config["rollout"], model=policy.model, tokenizer=policy.tokenizer),
-        env=env, eval_tasks=list(env.tasks("eval"))[: settings.eval_tasks],
+        engine=engine, collect=partial(collect, engine, policy.tokenizer, env),
+        eval_tasks=list(env.tasks("eval"))[: settings.eval_tasks],
         curriculum=build(config["curriculum"], tasks=env.tasks("train"),
                          seed=derive_seed(seed, "curriculum")),
         advantage_fn=advantage_fn, objective=objective,

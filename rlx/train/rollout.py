@@ -14,7 +14,8 @@ from rlx.rollout.batch import pack_sequences
 
 @dataclass
 class RolloutBatch:
-    """B = tasks x G sequences, left-padded prompt + right-padded response, (B,T) tensors on CPU."""
+    """B rows of prompt + response, right-padded, (B,T) tensors on CPU. Single-turn: one row per
+    sampled answer (tasks x G). Multi-turn: one row per policy step of tasks x G episodes."""
 
     tasks: list[Task]                # (B,) the task of each sequence
     group_ids: torch.Tensor          # (B,) long; sequences of one task share an id
@@ -26,6 +27,13 @@ class RolloutBatch:
     finished: list[bool]             # (B,) stopped at eos (False: cut at max_new_tokens)
     seq_rewards: torch.Tensor = field(default=None)  # (B,) task reward + shaping
     stats: dict[str, float] = field(default_factory=dict)
+    # multi-turn batches (rlx.agent): one row per policy step
+    episode_ids: torch.Tensor | None = None   # (B,) the episode of each row
+    step_ids: torch.Tensor | None = None      # (B,) the step's index in its episode
+    anchor_ids: torch.Tensor | None = None    # (B,) anchor-state key of the step (GiGPO)
+    context_ids: torch.Tensor | None = None   # (B, K+1) keys of the last k observations (HGPO)
+    episode_tasks: list[Task] | None = None   # (E,) the task of each episode
+    episode_won: list[bool] | None = None     # (E,) solved
 
     @property
     def response_lengths(self) -> torch.Tensor:
@@ -68,20 +76,34 @@ def token_rewards(seq_rewards: torch.Tensor, action_mask: torch.Tensor) -> torch
     return rewards
 
 
+def episode_returns(batch: RolloutBatch) -> torch.Tensor:
+    """(E,) the summed reward of each episode (single-turn: each row is an episode)."""
+    if batch.episode_ids is None:
+        return batch.seq_rewards
+    num = len(batch.episode_tasks)
+    return torch.zeros(num).index_add_(0, batch.episode_ids, batch.seq_rewards.float())
+
+
+def episode_solved(batch: RolloutBatch) -> list[bool]:
+    return batch.episode_won if batch.episode_won is not None else [s.correct for s in batch.scores]
+
+
 def rollout_metrics(batch: RolloutBatch, group_size: int) -> dict[str, float]:
-    """reward/, rollout/ and response_length/ figures for one batch."""
-    r = batch.seq_rewards
+    """reward/, rollout/ and response_length/ figures for one batch (rewards per episode)."""
+    r = episode_returns(batch)
     task_r = torch.tensor([s.reward for s in batch.scores])
     grouped = r.view(-1, group_size)
     lengths = batch.response_lengths.float()
+    solved = episode_solved(batch)
     return {
         "reward/mean": r.mean().item(),
         "reward/std": r.std().item() if r.numel() > 1 else 0.0,
         "reward/task_mean": task_r.mean().item(),
-        "rollout/correct": sum(s.correct for s in batch.scores) / len(batch.scores),
+        "rollout/correct": sum(solved) / len(solved),
         "rollout/format_ok": sum(s.format_ok for s in batch.scores) / len(batch.scores),
         "rollout/frac_reward_zero_std": (grouped.std(dim=1, unbiased=False) == 0).float().mean().item(),
         "rollout/truncated": 1.0 - sum(batch.finished) / len(batch.finished),
+        "rollout/num_rows": float(len(batch.scores)),
         "response_length/mean": lengths.mean().item(),
         "response_length/max": lengths.max().item(),
         "response_length/min": lengths.min().item(),

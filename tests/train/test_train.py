@@ -10,7 +10,6 @@ from rlx.config.compose import check_overrides
 from rlx.launch import prepare
 from rlx.train.checkpoint import list_checkpoints, load_latest
 from rlx.train.recipe import build_run
-from rlx.train.rollout import collect
 from rlx.run_dir import read_config
 from tests.train.helpers import learning_metrics, train_run
 
@@ -103,7 +102,7 @@ def test_collect_groups_rollouts(tmp_path):
     config, run_dir = prepare(check_overrides(args), choices={}, overrides=args)
     run = build_run(config, run_dir)
     tasks = run.curriculum.sample(3)
-    batch = collect(run.engine, run.tokenizer, run.env, tasks, 4, seed=0)
+    batch = run.collect(tasks, 4, seed=0)
     assert batch.group_ids.tolist() == [0] * 4 + [1] * 4 + [2] * 4
     assert [t.uid for t in batch.tasks[:4]] == [tasks[0].uid] * 4
     assert batch.input_ids.shape == batch.action_mask.shape

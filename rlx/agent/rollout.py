@@ -1,0 +1,145 @@
+"""Multi-turn rollouts: G episodes per task played in an EnvPool, one batch row per policy step.
+
+Per-step samples (the data model GiGPO/HGPO are defined on): each row is the prompt of one
+step (task + recent history + current observation) and the policy's response to it; the
+step's environment reward sits on the row's last action token. Rows carry the episode, step
+index, anchor-state and history-context keys that step-level estimators group by.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from rlx.agent.prompt import parse_action, step_messages
+from rlx.envs.base import Score, Task
+from rlx.envs.text_env import Step
+from rlx.rollout.base import Generation
+from rlx.rollout.batch import pack_sequences
+from rlx.train.rollout import RolloutBatch, encode_prompt
+from rlx.utils.seeding import derive_seed
+
+
+def key_id(*parts: str) -> int:
+    """A stable 63-bit id for a tuple of state keys (crc32 of each part, mixed)."""
+    h = 0
+    for p in parts:
+        h = (h * 1_000_003 + zlib.crc32(p.encode())) & 0x7FFFFFFFFFFFFFFF
+    return h
+
+
+@dataclass
+class AgentSettings:
+    """How episodes are played (conf/agent/)."""
+
+    role: str = "You are an expert autonomous agent operating in a text environment."
+    history_length: int = 2
+    max_steps: int = 50
+    require_think: bool = True
+
+
+@dataclass
+class StepRow:
+    episode: int
+    step: int
+    generation: Generation
+    text: str
+    format_ok: bool
+    result: Step
+    anchor: int
+    contexts: list[int] = field(default_factory=list)
+
+
+def play_episodes(engine, tokenizer, pool, tasks: Sequence[Task], group_size: int, *, seed: int,
+                  settings: AgentSettings) -> RolloutBatch:
+    """Play `group_size` episodes of each task (copies share the reset seed) and batch their steps."""
+    episodes = [t for t in tasks for _ in range(group_size)]
+    started = time.perf_counter()
+    observations = pool.reset([(t, derive_seed(seed, "reset", t.uid)) for t in episodes])
+    env_time = time.perf_counter() - started
+    history: list[list[tuple[str, str]]] = [[] for _ in episodes]
+    keys: list[list[str]] = [[] for _ in episodes]
+    done = [False] * len(episodes)
+    rows: list[StepRow] = []
+    generation_stats = defaultdict(float)
+    for turn in range(settings.max_steps):
+        active = [e for e in range(len(episodes)) if not done[e]]
+        if not active:
+            break
+        prompts = [encode_prompt(tokenizer, step_messages(
+            role=settings.role, instruction=episodes[e].prompt, observation=observations[e],
+            history=history[e], step_index=turn, history_length=settings.history_length,
+            require_think=settings.require_think)) for e in active]
+        generations = engine.generate(prompts, seed=derive_seed(seed, "turn", turn))
+        for name, value in engine.last_stats.metrics().items():
+            generation_stats[name] += value
+        texts = tokenizer.batch_decode([g.response_ids for g in generations], skip_special_tokens=True)
+        parsed = [parse_action(t, settings.require_think) for t in texts]
+        started = time.perf_counter()
+        results = pool.step({e: p.action for e, p in zip(active, parsed)})
+        env_time += time.perf_counter() - started
+        for e, g, text, p in zip(active, generations, texts, parsed):
+            state = observations[e].state_key or observations[e].text
+            keys[e].append(state)
+            contexts = [key_id(*keys[e][len(keys[e]) - 1 - k:]) for k in range(settings.history_length + 1)]
+            step = results[e]
+            rows.append(StepRow(e, turn, g, text, p.valid, step, key_id(state), contexts))
+            history[e].append((observations[e].text, p.action))
+            observations[e] = step.observation
+            done[e] = step.terminated or step.truncated
+    return _batch(rows, episodes, tasks, group_size, tokenizer, generation_stats, env_time)
+
+
+def _batch(rows: list[StepRow], episodes: list[Task], tasks: Sequence[Task], group_size: int,
+           tokenizer, generation_stats: dict, env_time: float) -> RolloutBatch:
+    input_ids, attention_mask, action_mask = pack_sequences([r.generation for r in rows],
+                                                            tokenizer.pad_token_id)
+    won = [False] * len(episodes)
+    for r in rows:
+        won[r.episode] |= r.result.won
+    scores = [Score(reward=r.result.reward, correct=won[r.episode], format_ok=r.format_ok,
+                    parsed=r.text) for r in rows]
+    num_steps = len(rows)
+    rate = generation_stats.get("perf/generation_tokens", 0.0) / max(generation_stats.get("perf/generation_s", 0.0), 1e-9)
+    return RolloutBatch(
+        tasks=[episodes[r.episode] for r in rows],
+        group_ids=torch.tensor([r.episode // group_size for r in rows], dtype=torch.long),
+        input_ids=input_ids, attention_mask=attention_mask, action_mask=action_mask,
+        completions=[r.text for r in rows], scores=scores,
+        finished=[r.generation.finished for r in rows],
+        seq_rewards=torch.tensor([r.result.reward for r in rows], dtype=torch.float32),
+        episode_ids=torch.tensor([r.episode for r in rows], dtype=torch.long),
+        step_ids=torch.tensor([r.step for r in rows], dtype=torch.long),
+        anchor_ids=torch.tensor([r.anchor for r in rows], dtype=torch.long),
+        context_ids=torch.tensor([r.contexts for r in rows], dtype=torch.long),
+        episode_tasks=list(episodes), episode_won=won,
+        stats={
+            **generation_stats, "perf/generation_tokens_per_s": rate,
+            "perf/time/env": env_time, "env/steps_per_s": num_steps / max(env_time, 1e-9),
+            **episode_metrics(rows, episodes, won),
+        },
+    )
+
+
+def episode_metrics(rows: Sequence[StepRow], episodes: Sequence[Task], won: Sequence[bool]) -> dict:
+    """success_rate overall and per task type, episode length, valid-action ratios."""
+    lengths = [0] * len(episodes)
+    for r in rows:
+        lengths[r.episode] += 1
+    by_type: dict[str, list[bool]] = defaultdict(list)
+    for task, w in zip(episodes, won):
+        by_type[task.task_type].append(w)
+    metrics = {
+        "env/success_rate": sum(won) / len(won),
+        "env/episode_length": sum(lengths) / len(lengths),
+        "env/format_valid_ratio": sum(r.format_ok for r in rows) / max(len(rows), 1),
+        "env/action_valid_ratio": sum(r.result.action_valid for r in rows) / max(len(rows), 1),
+        "env/truncated": sum(1 for r in rows if r.result.truncated) / len(episodes),
+    }
+    metrics.update({f"env/{t}_success_rate": sum(w) / len(w) for t, w in sorted(by_type.items())})
+    return metrics
