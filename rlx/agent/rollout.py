@@ -9,14 +9,15 @@ index, anchor-state and history-context keys that step-level estimators group by
 from __future__ import annotations
 
 import time
-import zlib
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
-from rlx.agent.prompt import parse_action, step_messages
+from rlx.agent.prompt import ParsedAction, parse_action, step_messages
+from rlx.algos.step_advantages import context_ids, state_id
 from rlx.envs.base import Score, Task
 from rlx.envs.text_env import Step
 from rlx.rollout.base import Generation
@@ -25,22 +26,26 @@ from rlx.train.rollout import RolloutBatch, encode_prompt
 from rlx.utils.seeding import derive_seed
 
 
-def key_id(*parts: str) -> int:
-    """A stable 63-bit id for a tuple of state keys (crc32 of each part, mixed)."""
-    h = 0
-    for p in parts:
-        h = (h * 1_000_003 + zlib.crc32(p.encode())) & 0x7FFFFFFFFFFFFFFF
-    return h
-
-
-@dataclass
+@dataclass(frozen=True)
 class AgentSettings:
-    """How episodes are played (conf/agent/)."""
+    """How multi-turn episodes are played (conf/agent/); single-turn environments ignore it.
+
+    role: the first line of every step prompt. history_length: (observation, action) pairs
+    shown (k). max_steps: episode step limit (truncation). require_think: a response without
+    <think></think> is an invalid action. action_format: `tags` sends the text of the first
+    <action></action> (lowercased), `raw` the whole response (e.g. a program). num_workers: environment worker processes (at most
+    the CPUs given to the job). step_timeout_s / reset_timeout_s: a worker slower than this is
+    declared hung, its episodes end flagged and it is replaced.
+    """
 
     role: str = "You are an expert autonomous agent operating in a text environment."
     history_length: int = 2
     max_steps: int = 50
     require_think: bool = True
+    action_format: Literal["tags", "raw"] = "tags"
+    num_workers: int = 1
+    step_timeout_s: float = 60.0
+    reset_timeout_s: float = 300.0
 
 
 @dataclass
@@ -49,10 +54,10 @@ class StepRow:
     step: int
     generation: Generation
     text: str
+    action: str
     format_ok: bool
     result: Step
-    anchor: int
-    contexts: list[int] = field(default_factory=list)
+    state_key: str
 
 
 def play_episodes(engine, tokenizer, pool, tasks: Sequence[Task], group_size: int, *, seed: int,
@@ -63,7 +68,6 @@ def play_episodes(engine, tokenizer, pool, tasks: Sequence[Task], group_size: in
     observations = pool.reset([(t, derive_seed(seed, "reset", t.uid)) for t in episodes])
     env_time = time.perf_counter() - started
     history: list[list[tuple[str, str]]] = [[] for _ in episodes]
-    keys: list[list[str]] = [[] for _ in episodes]
     done = [False] * len(episodes)
     rows: list[StepRow] = []
     generation_stats = defaultdict(float)
@@ -79,29 +83,33 @@ def play_episodes(engine, tokenizer, pool, tasks: Sequence[Task], group_size: in
         for name, value in engine.last_stats.metrics().items():
             generation_stats[name] += value
         texts = tokenizer.batch_decode([g.response_ids for g in generations], skip_special_tokens=True)
-        parsed = [parse_action(t, settings.require_think) for t in texts]
+        parsed = [parse_action(t, settings.require_think) if settings.action_format == "tags"
+                  else ParsedAction(t, bool(t.strip())) for t in texts]
         started = time.perf_counter()
-        results = pool.step({e: p.action for e, p in zip(active, parsed)})
+        results = pool.step([p.action for p in parsed], episode_ids=active)
         env_time += time.perf_counter() - started
-        for e, g, text, p in zip(active, generations, texts, parsed):
+        for e, g, text, p, step in zip(active, generations, texts, parsed, results):
             state = observations[e].state_key or observations[e].text
-            keys[e].append(state)
-            contexts = [key_id(*keys[e][len(keys[e]) - 1 - k:]) for k in range(settings.history_length + 1)]
-            step = results[e]
-            rows.append(StepRow(e, turn, g, text, p.valid, step, key_id(state), contexts))
+            rows.append(StepRow(e, turn, g, text, p.action, p.valid, step, state))
             history[e].append((observations[e].text, p.action))
             observations[e] = step.observation
             done[e] = step.terminated or step.truncated
-    return _batch(rows, episodes, tasks, group_size, tokenizer, generation_stats, env_time)
+    return _batch(rows, episodes, group_size, tokenizer, generation_stats, env_time,
+                  settings.history_length)
 
 
-def _batch(rows: list[StepRow], episodes: list[Task], tasks: Sequence[Task], group_size: int,
-           tokenizer, generation_stats: dict, env_time: float) -> RolloutBatch:
+def _batch(rows: list[StepRow], episodes: list[Task], group_size: int, tokenizer,
+           generation_stats: dict, env_time: float, history_length: int) -> RolloutBatch:
     input_ids, attention_mask, action_mask = pack_sequences([r.generation for r in rows],
                                                             tokenizer.pad_token_id)
     won = [False] * len(episodes)
-    for r in rows:
+    keys: list[list[str]] = [[] for _ in episodes]
+    actions: list[list[str]] = [[] for _ in episodes]
+    for r in rows:  # rows are in turn order, so each episode's steps come in order
         won[r.episode] |= r.result.won
+        keys[r.episode].append(r.state_key)
+        actions[r.episode].append(r.action)
+    contexts = [context_ids(k, history_length, a) for k, a in zip(keys, actions)]
     scores = [Score(reward=r.result.reward, correct=won[r.episode], format_ok=r.format_ok,
                     parsed=r.text) for r in rows]
     num_steps = len(rows)
@@ -115,8 +123,8 @@ def _batch(rows: list[StepRow], episodes: list[Task], tasks: Sequence[Task], gro
         seq_rewards=torch.tensor([r.result.reward for r in rows], dtype=torch.float32),
         episode_ids=torch.tensor([r.episode for r in rows], dtype=torch.long),
         step_ids=torch.tensor([r.step for r in rows], dtype=torch.long),
-        anchor_ids=torch.tensor([r.anchor for r in rows], dtype=torch.long),
-        context_ids=torch.tensor([r.contexts for r in rows], dtype=torch.long),
+        anchor_ids=torch.tensor([state_id(r.state_key) for r in rows], dtype=torch.long),
+        context_ids=torch.tensor([contexts[r.episode][r.step] for r in rows], dtype=torch.long),
         episode_tasks=list(episodes), episode_won=won,
         stats={
             **generation_stats, "perf/generation_tokens_per_s": rate,

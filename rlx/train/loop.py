@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from rlx.algos.advantages import needs_values
+from rlx.algos.step_advantages import StepInfo, episode_level, needs_steps
 from rlx.envs.base import Task
 from rlx.train.checkpoint import save_checkpoint
 from rlx.train.evaluate import evaluate
@@ -117,19 +119,19 @@ def prepare_update(run: Run, batch: RolloutBatch) -> tuple[TrainBatch, dict[str,
     s, started = run.settings, time.perf_counter()
     common = dict(micro_batch_size=s.micro_batch_size, chunk_size=s.logprob_chunk_size,
                   temperature=logprob_temperature(run.engine), device=run.device)
-    old_logprobs, old_values = score_tokens(run.model, batch.input_ids, batch.attention_mask,
-                                            value_head=run.value_head, **common)
+    old_logprobs, old_values, entropy = score_tokens(
+        run.model, batch.input_ids, batch.attention_mask, value_head=run.value_head,
+        with_entropy=batch.episode_ids is not None, **common)
     ref_logprobs = None
     if run.reference is not None:
-        ref_logprobs, _ = score_tokens(run.reference, batch.input_ids, batch.attention_mask, **common)
+        ref_logprobs, _, _ = score_tokens(run.reference, batch.input_ids, batch.attention_mask, **common)
     rewards = token_rewards(batch.seq_rewards, batch.action_mask)
     stats = {}
     if ref_logprobs is not None:
         kl_penalty = run.objective.reward_kl(old_logprobs, ref_logprobs) * batch.action_mask
         rewards = rewards - kl_penalty
         stats["reward/kl_penalty"] = (kl_penalty.sum() / batch.action_mask.sum().clamp(min=1)).item()
-    advantages, returns = run.advantage_fn(rewards, batch.action_mask.float(), batch.group_ids,
-                                           values=old_values)
+    advantages, returns = compute_advantages(run.advantage_fn, batch, rewards, old_values, entropy)
     mask = batch.action_mask.bool()
     stats.update({
         "advantages/mean": advantages[mask].mean().item() if mask.any() else 0.0,
@@ -138,6 +140,22 @@ def prepare_update(run: Run, batch: RolloutBatch) -> tuple[TrainBatch, dict[str,
     })
     return TrainBatch(batch.input_ids, batch.attention_mask, batch.action_mask, old_logprobs,
                       advantages, returns, ref_logprobs, old_values), stats
+
+
+def compute_advantages(advantage_fn: Callable, batch: RolloutBatch, rewards: torch.Tensor,
+                       values: torch.Tensor | None, entropy: torch.Tensor | None):
+    """Single-turn rows go to the estimator as they are. Multi-turn rows: step-level
+    estimators (GiGPO, HGPO, EMPG) get the step layout; value-based ones (GAE) run on the rows;
+    the rest (GRPO, RLOO, ...) run on episode returns, broadcast to each episode's steps."""
+    mask = batch.action_mask.float()
+    if batch.episode_ids is None or needs_values(advantage_fn):
+        return advantage_fn(rewards, mask, batch.group_ids, values=values)
+    step_entropy = (entropy * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+    steps = StepInfo(batch.episode_ids, batch.step_ids, batch.anchor_ids, batch.context_ids,
+                     step_entropy)
+    if needs_steps(advantage_fn):
+        return advantage_fn(rewards, mask, batch.group_ids, values=values, steps=steps)
+    return episode_level(rewards, mask, batch.group_ids, steps=steps, estimator=advantage_fn)
 
 
 def perf_metrics(batch: RolloutBatch, epochs: int, update_time: float, total: float) -> dict:

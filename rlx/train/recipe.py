@@ -20,6 +20,8 @@ from rlx.run_dir import read_config, read_manifest
 from rlx.train.checkpoint import load_latest
 from rlx.train.loop import Run, train
 from rlx.train.rollout import collect
+from rlx.envs.base import SingleTurnEnv
+from rlx.envs.text_env import TextEnv
 from rlx.train.settings import TrainerSettings
 from rlx.utils.seeding import derive_seed, seed_everything, set_rng_state
 
@@ -64,6 +66,22 @@ def config_tags(choices: Mapping[str, Any]) -> list[str]:
             if choice is not None and not str(group).startswith("hydra")]
 
 
+def make_collector(config: dict[str, Any], env: Any, engine: Any, tokenizer: Any) -> Callable:
+    """`collect(tasks, group_size, seed=)`: single-turn sampling, or multi-turn episodes played
+    in an EnvPool of worker processes each building the env from its config node."""
+    if isinstance(env, SingleTurnEnv):
+        return partial(collect, engine, tokenizer, env)
+    if not isinstance(env, TextEnv):
+        raise TypeError(f"{type(env).__name__} is neither a SingleTurnEnv nor a TextEnv")
+    from rlx.agent.rollout import play_episodes
+    from rlx.envs.pool import EnvPool
+
+    agent = build(config["agent"])
+    pool = EnvPool(partial(build, config["env"]), agent.num_workers, max_steps=agent.max_steps,
+                   step_timeout_s=agent.step_timeout_s, reset_timeout_s=agent.reset_timeout_s)
+    return partial(play_episodes, engine, tokenizer, pool, settings=agent)
+
+
 def build_run(config: dict[str, Any], run_dir: Path) -> Run:
     """Every component of the run, resumed from the latest checkpoint in `run_dir` if any."""
     seed, device = config["seed"], resolve_device(config["device"])
@@ -94,7 +112,7 @@ def build_run(config: dict[str, Any], run_dir: Path) -> Run:
     engine = build(config["rollout"], model=policy.model, tokenizer=policy.tokenizer)
     run = Run(
         model=policy.model, tokenizer=policy.tokenizer, reference=reference, value_head=value_head,
-        engine=engine, collect=partial(collect, engine, policy.tokenizer, env),
+        engine=engine, collect=make_collector(config, env, engine, policy.tokenizer),
         eval_tasks=list(env.tasks("eval"))[: settings.eval_tasks],
         curriculum=build(config["curriculum"], tasks=env.tasks("train"),
                          seed=derive_seed(seed, "curriculum")),

@@ -45,23 +45,28 @@ def micro_batches(n: int, size: int) -> Iterator[torch.Tensor]:
 @torch.no_grad()
 def score_tokens(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
                  micro_batch_size: int, chunk_size: int, temperature: float, device: torch.device,
-                 value_head: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Per-token log-probs (and values) of a whole batch without gradients, (B,T) on CPU."""
+                 value_head: nn.Module | None = None, with_entropy: bool = False,
+                 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Per-token log-probs (and values, entropies) of a batch without gradients, (B,T) on CPU."""
     was_training = model.training
     model.eval()
     logprobs = torch.zeros(input_ids.shape, dtype=torch.float32)
     values = torch.zeros(input_ids.shape, dtype=torch.float32) if value_head is not None else None
+    entropy = torch.zeros(input_ids.shape, dtype=torch.float32) if with_entropy else None
     for idx in micro_batches(input_ids.shape[0], micro_batch_size):
         used = attention_mask[idx].any(dim=0).nonzero().squeeze(1)
         cols = slice(int(used.min()), int(used.max()) + 1)
         out = forward_logprobs(model, input_ids[idx][:, cols].to(device),
                                attention_mask[idx][:, cols].to(device), chunk_size=chunk_size,
-                               temperature=temperature, value_head=value_head)
+                               temperature=temperature, value_head=value_head,
+                               with_entropy=with_entropy)
         logprobs[idx, cols] = out.logprobs.float().cpu()
         if values is not None:
             values[idx, cols] = out.values.float().cpu()
+        if entropy is not None:
+            entropy[idx, cols] = out.entropy.float().cpu()
     model.train(was_training)
-    return logprobs, values
+    return logprobs, values, entropy
 
 
 def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.optim.Optimizer,
