@@ -1,0 +1,31 @@
+"""Reward shaping terms: each maps a rollout batch to a (B,) bonus added to the row rewards.
+
+Selected as a list in conf/reward/ (`reward=[format,invalid_action]`); every term's mean is
+logged as `reward/<name>` next to the task reward.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rlx.train.rollout import RolloutBatch
+
+
+def invalid_action_penalty(batch: RolloutBatch, *, penalty: float = 0.1) -> torch.Tensor:
+    """-penalty on every step whose output did not follow the action format
+    (verl-agent: r -= c * (1 - action_valid), c = 0.1; arXiv 2505.10978)."""
+    return torch.tensor([0.0 if s.format_ok else -penalty for s in batch.scores])
+
+
+def format_bonus(batch: RolloutBatch, *, bonus: float = 0.1) -> torch.Tensor:
+    """+bonus for a response whose answer could be extracted (single-turn: a final answer;
+    multi-turn: a well-formed action)."""
+    return torch.tensor([bonus if s.format_ok else 0.0 for s in batch.scores])
+
+
+def overlong_penalty(batch: RolloutBatch, *, max_length: int, buffer: int) -> torch.Tensor:
+    """DAPO's soft overlong punishment (arXiv 2503.14476): for a response of L tokens,
+    min(0, -(L - (max_length - buffer)) / buffer), i.e. 0 up to max_length - buffer, then a
+    linear ramp down to -1 at max_length (and below beyond it)."""
+    lengths = batch.response_lengths.float()
+    return torch.clamp(-(lengths - (max_length - buffer)) / buffer, max=0.0)
