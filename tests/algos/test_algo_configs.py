@@ -8,6 +8,7 @@ import torch
 from omegaconf import OmegaConf
 
 from rlx.algos.advantages import needs_values
+from rlx.algos.step_advantages import needs_steps
 from rlx.algos.losses import loss_normalizers
 from rlx.algos.objective import Objective
 
