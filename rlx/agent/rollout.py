@@ -94,14 +94,22 @@ def play_episodes(engine, tokenizer, pool, tasks: Sequence[Task], group_size: in
             history[e].append((observations[e].text, p.action))
             observations[e] = step.observation
             done[e] = step.terminated or step.truncated
-    return _batch(rows, episodes, group_size, tokenizer, generation_stats, env_time,
-                  settings.history_length)
+    batch = _batch(rows, episodes, group_size, tokenizer, generation_stats, env_time,
+                   settings.history_length)
+    batch.stats.update(pool.stats())
+    return batch
 
 
 def _batch(rows: list[StepRow], episodes: list[Task], group_size: int, tokenizer,
            generation_stats: dict, env_time: float, history_length: int) -> RolloutBatch:
     input_ids, attention_mask, action_mask = pack_sequences([r.generation for r in rows],
                                                             tokenizer.pad_token_id)
+    # an episode cut by a crashed or hung environment worker is not the policy's doing:
+    # its rows stay in the batch (for the logs) but carry no action tokens, so no gradient
+    errored = {r.episode for r in rows if "error" in r.result.info}
+    for i, r in enumerate(rows):
+        if r.episode in errored:
+            action_mask[i] = False
     won = [False] * len(episodes)
     keys: list[list[str]] = [[] for _ in episodes]
     actions: list[list[str]] = [[] for _ in episodes]
