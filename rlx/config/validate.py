@@ -34,10 +34,28 @@ class ConfigError(ValueError):
         super().__init__(f"invalid config ({len(self.problems)} problem(s)):\n{lines}")
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent
+    transpositions each cost 1 (so "gpro" is 1 away from "grpo")."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if prev2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
 def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    """' (did you mean "x"?)' for the closest choice, or ''."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
-    return f' (did you mean "{close[0]}"?)' if close else ""
+    """' (did you mean "x"?)' for the closest choice (fewest edits, then most similar), or ''."""
+    word, options = str(word), [str(c) for c in choices]
+    close = difflib.get_close_matches(word, options, n=len(options), cutoff=0.5)
+    if not close:
+        return ""
+    best = min(close, key=lambda c: (edit_distance(word.lower(), c.lower()), close.index(c)))
+    return f' (did you mean "{best}"?)'
 
 
 def import_target(path: str) -> Any:
@@ -179,6 +197,8 @@ def _mismatch(value: Any, tp: Any, where: str, problems: list[str]) -> str | Non
         if value is None and type(None) in args:
             return None
         sub = [a for a in args if a is not type(None)]
+        if len(sub) == 1:  # Optional[X]: X's own message is the useful one
+            return _mismatch(value, sub[0], where, problems)
         failures = [_mismatch(value, a, where, []) for a in sub]
         if any(f is None for f in failures):
             for a in sub:  # re-run the first match to report nested problems

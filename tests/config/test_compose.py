@@ -24,7 +24,20 @@ def data_overrides(tmp_path_factory) -> dict[str, list[str]]:
     math = d / "math.jsonl"
     math.write_text('{"problem": "What is 1+1?", "solution": "$\\\\boxed{2}$", "level": "Level 1", '
                     '"type": "Prealgebra"}\n')
+    ws = d / "webshop"
+    ws.mkdir()
+    for name in ("items_shuffle_1000.json", "items_ins_v2_1000.json", "items_human_ins.json"):
+        (ws / name).write_text("{}")
+    mbpp = d / "mbpp.jsonl"
+    mbpp.write_text('{"task_id": 11, "text": "Add two numbers.", "code": "def add(a, b):\\n    return a + b", '
+                    '"test_list": ["assert add(1, 2) == 3"], "test_setup_code": "", "challenge_test_list": []}\n')
+    webshop = [f"env.catalogue.{key}={ws}/{name}" for key, name in (
+        ("products_path", "items_shuffle_1000.json"), ("attributes_path", "items_ins_v2_1000.json"),
+        ("human_instructions_path", "items_human_ins.json"))]
     return {"env=gsm8k": [f"env.source.path={gsm}"],
+            "env=webshop_official": webshop,
+            "env=mbpp": [f"env.source.path={mbpp}"],
+            "env=mbpp_multiturn": [f"env.source.path={mbpp}"],
             "env=math_competition": [f"env.source.path={math}"],
             "experiment=grpo_gsm8k_qwen0.5b": [f"env.source.path={gsm}"]}
 

@@ -95,3 +95,20 @@ def test_schema_for_top_level_scalars():
 def test_all_problems_reported_together():
     errs = problems({"a": {"_target_": f"{T}.Settings", "lr": "x", "steps": "y", "mode": "z"}})
     assert len(errs) == 3
+
+
+def load_optional(path: DataPath("vocab file", how="make one with tools/vocab.py") | None = None):
+    return path
+
+
+def test_optional_data_path_reports_the_missing_file(tmp_path):
+    validate({"x": {"_target_": f"{T}.load_optional", "path": None}})
+    (msg,) = problems({"x": {"_target_": f"{T}.load_optional", "path": str(tmp_path / "v.txt")}})
+    assert msg == f"x.path: vocab file not found at '{tmp_path / 'v.txt'}'. make one with tools/vocab.py"
+
+
+def test_did_you_mean_prefers_fewest_edits():
+    from rlx.config.validate import did_you_mean
+
+    assert did_you_mean("gpro", ["gae", "gigpo", "grpo", "hgpo"]) == ' (did you mean "grpo"?)'
+    assert did_you_mean("xyz", ["grpo"]) == ""
