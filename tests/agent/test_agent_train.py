@@ -34,3 +34,26 @@ def test_multi_turn_run_with_each_estimator(tmp_path, advantage):
         assert key in last and math.isfinite(last[key]), key
     assert 1 <= last["env/episode_length"] <= 3
     assert last["rollout/num_rows"] >= 4  # one row per policy step of 4 episodes
+
+
+SHORT = ["model=tiny", "logger=none", "iterations=1", "trainer.tasks_per_iter=2", "trainer.group_size=2",
+         "trainer.minibatches=1", "trainer.micro_batch_size=8", "rollout.max_new_tokens=16",
+         "agent.max_steps=3", "agent.num_workers=1", "trainer.eval_tasks=2", "trainer.eval_every=1"]
+
+
+def experiment_run(tmp_path, experiment, *overrides):
+    args = [f"experiment={experiment}", *SHORT, f"runs_root={tmp_path}", *overrides]
+    _, run_dir = prepare(check_overrides(args), choices={}, overrides=args)
+    run(run_dir)
+    return read_metrics(run_dir / "metrics.jsonl")
+
+
+@pytest.mark.parametrize("experiment", ["gigpo_webshop", "grpo_webshop"])
+def test_webshop_experiments_train_with_the_tiny_model(tmp_path, experiment):
+    (row,) = experiment_run(tmp_path, experiment)
+    for key in ("loss/policy", "loss/kl", "env/success_rate", "reward/invalid_action",
+                "env/action_valid_ratio", "eval/pass@1"):
+        assert math.isfinite(row[key]), key
+    assert any(k.startswith("env/") and k.endswith("_success_rate") and k != "env/success_rate"
+               for k in row), "per-category success rates are logged"
+    assert row["reward/invalid_action"] < 0  # a random tiny model writes malformed actions
