@@ -57,3 +57,15 @@ def test_webshop_experiments_train_with_the_tiny_model(tmp_path, experiment):
     assert any(k.startswith("env/") and k.endswith("_success_rate") and k != "env/success_rate"
                for k in row), "per-category success rates are logged"
     assert row["reward/invalid_action"] < 0  # a random tiny model writes malformed actions
+
+
+@pytest.mark.parametrize("experiment", ["gigpo_alfworld", "grpo_alfworld"])
+def test_alfworld_experiments_train_with_the_tiny_model(tmp_path, experiment):
+    pytest.importorskip("alfworld", reason="pip install -e '.[alfworld]'")
+    games = ["env.games.num_train=6", "env.games.num_eval=2", "env.games.train_layouts=3",
+             "env.games.eval_layouts=2", f"env.games.cache_dir={tmp_path.parent / 'alfworld-games'}"]
+    (row,) = experiment_run(tmp_path, experiment, *games)
+    for key in ("loss/policy", "env/success_rate", "env/episode_length", "reward/invalid_action",
+                "eval/pass@1"):
+        assert math.isfinite(row[key]), key
+    assert any(k.startswith("env/pick_") and k.endswith("_success_rate") for k in row)

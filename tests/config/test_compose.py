@@ -36,6 +36,7 @@ def data_overrides(tmp_path_factory) -> dict[str, list[str]]:
         ("human_instructions_path", "items_human_ins.json"))]
     return {"env=gsm8k": [f"env.source.path={gsm}"],
             "env=webshop_official": webshop,
+            "env=alfworld_official": [f"env.games.data_path={d}"],
             "env=mbpp": [f"env.source.path={mbpp}"],
             "env=mbpp_multiturn": [f"env.source.path={mbpp}"],
             "env=math_competition": [f"env.source.path={math}"],
