@@ -60,3 +60,11 @@ class SingleTurnEnv(Protocol):
     def score(self, tasks: Sequence[Task], completions: Sequence[str]) -> list[Score]:
         """Score `completions[i]` against `tasks[i]`, batched."""
         ...
+
+
+def chat_messages(prompt: str, system_prompt: str = "", answer_format: str = "") -> list[dict[str, str]]:
+    """[system?, user] messages: the optional system prompt, then the prompt followed by the
+    answer-format instruction (when there is one)."""
+    user = f"{prompt}\n\n{answer_format}" if answer_format else prompt
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [*system, {"role": "user", "content": user}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from rlx.envs.base import Score, Task
+from rlx.envs.base import Score, Task, chat_messages
 from rlx.envs.code.extract import build_program
 from rlx.envs.code.harness import TestReport, run_tests
 from rlx.envs.code.problems import ProblemSet, ProblemSource
@@ -65,9 +65,7 @@ class CodeEnv:
 
     def messages(self, task: Task) -> list[dict[str, str]]:
         """[system?, user] chat messages for `tokenizer.apply_chat_template`."""
-        user = f"{task.prompt}\n\n{self.answer_format}" if self.answer_format else task.prompt
-        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        return [*system, {"role": "user", "content": user}]
+        return chat_messages(task.prompt, self.system_prompt, self.answer_format)
 
     def score(self, tasks: Sequence[Task], completions: Sequence[str]) -> list[Score]:
         """Build each completion's program and run its task's tests (concurrently, sandboxed)."""

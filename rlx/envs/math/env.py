@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-from rlx.envs.base import Score, Task
+from rlx.envs.base import Score, Task, chat_messages
 from rlx.envs.math.answers import extract_answer
 from rlx.envs.math.grading import grade
 
@@ -100,9 +100,7 @@ class MathEnv:
 
     def messages(self, task: Task) -> list[dict[str, str]]:
         """[system?, user] chat messages for `tokenizer.apply_chat_template`."""
-        user = f"{task.prompt}\n\n{self.answer_format}" if self.answer_format else task.prompt
-        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        return [*system, {"role": "user", "content": user}]
+        return chat_messages(task.prompt, self.system_prompt, self.answer_format)
 
     def score(self, tasks: Sequence[Task], completions: Sequence[str]) -> list[Score]:
         """Extract each completion's final answer and check it against its task's answer."""
