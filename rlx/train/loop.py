@@ -127,7 +127,7 @@ def prepare_update(run: Run, batch: RolloutBatch) -> tuple[TrainBatch, dict[str,
         ref_logprobs, _, _ = score_tokens(run.reference, batch.input_ids, batch.attention_mask, **common)
     rewards = token_rewards(batch.seq_rewards, batch.action_mask)
     stats = {}
-    if ref_logprobs is not None:
+    if ref_logprobs is not None and run.objective.kl_in == "reward":
         kl_penalty = run.objective.reward_kl(old_logprobs, ref_logprobs) * batch.action_mask
         rewards = rewards - kl_penalty
         stats["reward/kl_penalty"] = (kl_penalty.sum() / batch.action_mask.sum().clamp(min=1)).item()

@@ -79,3 +79,18 @@ def test_grpo_code_single_turn_and_multi_turn_train_with_the_tiny_model(tmp_path
                             "env.num_eval=2", "env.max_turns=2", "agent.max_steps=2")
     assert math.isfinite(row["loss/policy"]) and row["env/humaneval_success_rate"] == 0.0
     assert 1 <= row["env/episode_length"] <= 2
+
+
+def test_a_crashing_env_worker_does_not_stop_training(tmp_path):
+    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", "iterations=2",
+            "trainer.tasks_per_iter=2", "trainer.group_size=2", "rollout.max_new_tokens=12",
+            "agent.max_steps=3", "agent.require_think=false", "trainer.eval_tasks=2"]
+    cfg = OmegaConf.to_container(check_overrides(args), resolve=False)
+    cfg["env"] = {"_target_": "tests.agent.crashy_env.CrashyWalkEnv", "num_tasks": 2}
+    _, run_dir = prepare(OmegaConf.create(cfg), choices={}, overrides=args)
+    run(run_dir)
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    assert sum(r["env/worker_crashes"] for r in rows) >= 1
+    assert sum(r["env/episodes_errored"] for r in rows) >= 1
+    assert all(math.isfinite(r["loss/policy"]) for r in rows)
