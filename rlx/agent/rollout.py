@@ -33,7 +33,10 @@ class AgentSettings:
     role: the first line of every step prompt. history_length: (observation, action) pairs
     shown (k). max_steps: episode step limit (truncation). require_think: a response without
     <think></think> is an invalid action. action_format: `tags` sends the text of the first
-    <action></action> (lowercased), `raw` the whole response (e.g. a program). num_workers: environment worker processes (at most
+    <action></action> (lowercased), `raw` the whole response (e.g. a program). sample_mode: `step` trains on one row per
+    policy step (prompt = task + last k steps, the GiGPO/HGPO data model); `trajectory` plays
+    each episode as one growing chat (every earlier turn in context) and trains on one row per
+    episode with only the policy's tokens in the action mask. num_workers: environment worker processes (at most
     the CPUs given to the job). step_timeout_s / reset_timeout_s: a worker slower than this is
     declared hung, its episodes end flagged and it is replaced.
     """
@@ -43,6 +46,7 @@ class AgentSettings:
     max_steps: int = 50
     require_think: bool = True
     action_format: Literal["tags", "raw"] = "tags"
+    sample_mode: Literal["step", "trajectory"] = "step"
     num_workers: int = 1
     step_timeout_s: float = 60.0
     reset_timeout_s: float = 300.0
@@ -70,15 +74,22 @@ def play_episodes(engine, tokenizer, pool, tasks: Sequence[Task], group_size: in
     history: list[list[tuple[str, str]]] = [[] for _ in episodes]
     done = [False] * len(episodes)
     rows: list[StepRow] = []
+    chats: dict[int, list[int]] = {}                       # trajectory mode: each episode's tokens
+    continuations: dict[tuple[int, int], list[int]] = {}   # (episode, turn) -> tokens after the response
     generation_stats = defaultdict(float)
     for turn in range(settings.max_steps):
         active = [e for e in range(len(episodes)) if not done[e]]
         if not active:
             break
-        prompts = [encode_prompt(tokenizer, step_messages(
-            role=settings.role, instruction=episodes[e].prompt, observation=observations[e],
-            history=history[e], step_index=turn, history_length=settings.history_length,
-            require_think=settings.require_think)) for e in active]
+        if turn == 0 or settings.sample_mode == "step":
+            prompts = [encode_prompt(tokenizer, step_messages(
+                role=settings.role, instruction=episodes[e].prompt, observation=observations[e],
+                history=history[e], step_index=turn, history_length=settings.history_length,
+                require_think=settings.require_think)) for e in active]
+            if turn == 0:
+                chats = {e: list(p) for e, p in zip(active, prompts)}
+        else:
+            prompts = [chats[e] for e in active]
         generations = engine.generate(prompts, seed=derive_seed(seed, "turn", turn))
         for name, value in engine.last_stats.metrics().items():
             generation_stats[name] += value
@@ -94,10 +105,95 @@ def play_episodes(engine, tokenizer, pool, tasks: Sequence[Task], group_size: in
             history[e].append((observations[e].text, p.action))
             observations[e] = step.observation
             done[e] = step.terminated or step.truncated
-    batch = _batch(rows, episodes, group_size, tokenizer, generation_stats, env_time,
-                   settings.history_length)
+            if settings.sample_mode == "trajectory" and not done[e]:
+                chats[e] += g.response_ids
+                cont = next_turn_ids(tokenizer, followup_text(step.observation, settings.require_think),
+                                     g.response_ids)
+                continuations[(e, turn)] = cont
+                chats[e] += cont
+    if settings.sample_mode == "trajectory":
+        batch = _trajectory_batch(rows, episodes, group_size, tokenizer, generation_stats,
+                                  env_time, continuations)
+    else:
+        batch = _batch(rows, episodes, group_size, tokenizer, generation_stats, env_time,
+                       settings.history_length)
     batch.stats.update(pool.stats())
     return batch
+
+
+def followup_text(observation, require_think: bool) -> str:
+    """The user turn after an action in trajectory mode: the new observation and what to do."""
+    parts = [f"Your current observation is: {observation.text}"]
+    if observation.admissible is not None:
+        parts.append("Your admissible actions of the current situation are: ["
+                     + ", ".join(f"'{a}'" for a in observation.admissible) + "].")
+    how = "Reason inside <think> </think> tags, then give " if require_think else "Give "
+    parts.append(how + "exactly one action inside <action> </action> tags.")
+    return "\n".join(parts)
+
+
+SENTINEL = "\x00rlx-response\x00"
+
+
+def next_turn_ids(tokenizer, user_text: str, response_ids: Sequence[int]) -> list[int]:
+    """Tokens that follow a sampled response in the chat: the end of the assistant turn, the
+    next user turn and the generation prompt, rendered by the chat template around a sentinel
+    (so the sampled response tokens are kept exactly, never re-tokenised). When the response
+    already ends with the template's end-of-turn token, it is not repeated."""
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "u"}, {"role": "assistant", "content": SENTINEL},
+         {"role": "user", "content": user_text}], add_generation_prompt=True, tokenize=False)
+    ids = tokenizer(text.split(SENTINEL, 1)[1], add_special_tokens=False)["input_ids"]
+    if response_ids and ids and response_ids[-1] == ids[0]:
+        ids = ids[1:]
+    return ids
+
+
+def _trajectory_batch(rows: list[StepRow], episodes: list[Task], group_size: int, tokenizer,
+                      generation_stats: dict, env_time: float,
+                      continuations: dict[tuple[int, int], list[int]]) -> RolloutBatch:
+    """One row per episode: first prompt, then each response (action tokens) followed by the
+    environment's next turn (not actions); the episode return sits on the last action token."""
+    tokens: list[list[int]] = [[] for _ in episodes]
+    acting: list[list[bool]] = [[] for _ in episodes]
+    won, ret = [False] * len(episodes), [0.0] * len(episodes)
+    valid, finished = [True] * len(episodes), [True] * len(episodes)
+    errored = {r.episode for r in rows if "error" in r.result.info}
+    for r in rows:  # turn order, so each episode's steps come in order
+        e, g = r.episode, r.generation
+        if not tokens[e]:
+            tokens[e], acting[e] = list(g.prompt_ids), [False] * len(g.prompt_ids)
+        tokens[e] += g.response_ids
+        acting[e] += [e not in errored] * len(g.response_ids)
+        cont = continuations.get((e, r.step), [])
+        tokens[e] += cont
+        acting[e] += [False] * len(cont)
+        won[e] |= r.result.won
+        ret[e] += r.result.reward
+        valid[e] &= r.format_ok
+        finished[e] &= g.finished
+    width = max(len(t) for t in tokens)
+    input_ids = torch.full((len(episodes), width), tokenizer.pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(episodes), width), dtype=torch.long)
+    action_mask = torch.zeros((len(episodes), width), dtype=torch.bool)
+    for e, (t, a) in enumerate(zip(tokens, acting)):
+        input_ids[e, : len(t)] = torch.tensor(t)
+        attention_mask[e, : len(t)] = 1
+        action_mask[e, : len(a)] = torch.tensor(a, dtype=torch.bool)
+    rate = generation_stats.get("perf/generation_tokens", 0.0) / max(generation_stats.get("perf/generation_s", 0.0), 1e-9)
+    return RolloutBatch(
+        tasks=list(episodes),
+        group_ids=torch.arange(len(episodes)) // group_size,
+        input_ids=input_ids, attention_mask=attention_mask, action_mask=action_mask,
+        completions=[tokenizer.decode(t) for t in tokens],
+        scores=[Score(reward=r, correct=w, format_ok=v, parsed=None)
+                for r, w, v in zip(ret, won, valid)],
+        finished=finished, seq_rewards=torch.tensor(ret, dtype=torch.float32),
+        episode_tasks=list(episodes), episode_won=won,
+        stats={**generation_stats, "perf/generation_tokens_per_s": rate, "perf/time/env": env_time,
+               "env/steps_per_s": len(rows) / max(env_time, 1e-9),
+               **episode_metrics(rows, episodes, won)},
+    )
 
 
 def _batch(rows: list[StepRow], episodes: list[Task], group_size: int, tokenizer,

@@ -15,6 +15,7 @@ import torch
 from hydra.utils import instantiate
 
 from rlx.algos.advantages import needs_values
+from rlx.algos.step_advantages import needs_steps
 from rlx.logging.base import MetricsFile
 from rlx.run_dir import read_config, read_manifest
 from rlx.train.checkpoint import load_latest
@@ -77,6 +78,9 @@ def make_collector(config: dict[str, Any], env: Any, engine: Any, tokenizer: Any
     from rlx.envs.pool import EnvPool
 
     agent = build(config["agent"])
+    if agent.sample_mode == "trajectory" and needs_steps(build(config["advantage"])):
+        raise ValueError("agent.sample_mode=trajectory trains one row per episode; step-level "
+                         "estimators (gigpo, hgpo, empg) need agent.sample_mode=step")
     pool = EnvPool(partial(build, config["env"]), agent.num_workers, max_steps=agent.max_steps,
                    step_timeout_s=agent.step_timeout_s, reset_timeout_s=agent.reset_timeout_s)
     return partial(play_episodes, engine, tokenizer, pool, settings=agent)
