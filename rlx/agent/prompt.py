@@ -38,6 +38,15 @@ def parse_action(text: str, require_think: bool = True) -> ParsedAction:
     return ParsedAction(action=action, valid=valid)
 
 
+def observation_lines(observation: Observation) -> list[str]:
+    """The current observation and, when the environment lists them, the admissible actions."""
+    lines = [f"Your current observation is: {observation.text}"]
+    if observation.admissible is not None:
+        lines.append("Your admissible actions of the current situation are: ["
+                     + ", ".join(f"'{a}'" for a in observation.admissible) + "].")
+    return lines
+
+
 def step_messages(
     *,
     role: str,
@@ -62,10 +71,7 @@ def step_messages(
         first = step_index - len(shown) + 1
         parts += [f"[Observation {first + i}: '{obs}', Action {first + i}: '{act}']"
                   for i, (obs, act) in enumerate(shown)]
-    parts.append(f"Your current observation is: {observation.text}")
-    if observation.admissible is not None:
-        parts.append("Your admissible actions of the current situation are: ["
-                     + ", ".join(f"'{a}'" for a in observation.admissible) + "].")
+    parts += observation_lines(observation)
     how = ("First reason step by step about the current situation inside <think> </think> tags. "
            if require_think else "")
     parts.append(how + "Then choose exactly one action for the current step and present it "

@@ -16,7 +16,7 @@ from typing import Literal
 
 import torch
 
-from rlx.agent.prompt import ParsedAction, parse_action, step_messages
+from rlx.agent.prompt import ParsedAction, observation_lines, parse_action, step_messages
 from rlx.algos.step_advantages import context_ids, state_id
 from rlx.envs.base import Score, Task
 from rlx.envs.text_env import Step
@@ -123,10 +123,7 @@ def play_episodes(engine, tokenizer, pool, tasks: Sequence[Task], group_size: in
 
 def followup_text(observation, require_think: bool) -> str:
     """The user turn after an action in trajectory mode: the new observation and what to do."""
-    parts = [f"Your current observation is: {observation.text}"]
-    if observation.admissible is not None:
-        parts.append("Your admissible actions of the current situation are: ["
-                     + ", ".join(f"'{a}'" for a in observation.admissible) + "].")
+    parts = observation_lines(observation)
     how = "Reason inside <think> </think> tags, then give " if require_think else "Give "
     parts.append(how + "exactly one action inside <action> </action> tags.")
     return "\n".join(parts)
@@ -180,7 +177,6 @@ def _trajectory_batch(rows: list[StepRow], episodes: list[Task], group_size: int
         input_ids[e, : len(t)] = torch.tensor(t)
         attention_mask[e, : len(t)] = 1
         action_mask[e, : len(a)] = torch.tensor(a, dtype=torch.bool)
-    rate = generation_stats.get("perf/generation_tokens", 0.0) / max(generation_stats.get("perf/generation_s", 0.0), 1e-9)
     return RolloutBatch(
         tasks=list(episodes),
         group_ids=torch.arange(len(episodes)) // group_size,
@@ -190,9 +186,7 @@ def _trajectory_batch(rows: list[StepRow], episodes: list[Task], group_size: int
                 for r, w, v in zip(ret, won, valid)],
         finished=finished, seq_rewards=torch.tensor(ret, dtype=torch.float32),
         episode_tasks=list(episodes), episode_won=won,
-        stats={**generation_stats, "perf/generation_tokens_per_s": rate, "perf/time/env": env_time,
-               "env/steps_per_s": len(rows) / max(env_time, 1e-9),
-               **episode_metrics(rows, episodes, won)},
+        stats=rollout_stats(rows, episodes, won, generation_stats, env_time),
     )
 
 
@@ -216,8 +210,6 @@ def _batch(rows: list[StepRow], episodes: list[Task], group_size: int, tokenizer
     contexts = [context_ids(k, history_length, a) for k, a in zip(keys, actions)]
     scores = [Score(reward=r.result.reward, correct=won[r.episode], format_ok=r.format_ok,
                     parsed=r.text) for r in rows]
-    num_steps = len(rows)
-    rate = generation_stats.get("perf/generation_tokens", 0.0) / max(generation_stats.get("perf/generation_s", 0.0), 1e-9)
     return RolloutBatch(
         tasks=[episodes[r.episode] for r in rows],
         group_ids=torch.tensor([r.episode // group_size for r in rows], dtype=torch.long),
@@ -230,12 +222,17 @@ def _batch(rows: list[StepRow], episodes: list[Task], group_size: int, tokenizer
         anchor_ids=torch.tensor([state_id(r.state_key) for r in rows], dtype=torch.long),
         context_ids=torch.tensor([contexts[r.episode][r.step] for r in rows], dtype=torch.long),
         episode_tasks=list(episodes), episode_won=won,
-        stats={
-            **generation_stats, "perf/generation_tokens_per_s": rate,
-            "perf/time/env": env_time, "env/steps_per_s": num_steps / max(env_time, 1e-9),
-            **episode_metrics(rows, episodes, won),
-        },
+        stats=rollout_stats(rows, episodes, won, generation_stats, env_time),
     )
+
+
+def rollout_stats(rows: Sequence[StepRow], episodes: Sequence[Task], won: Sequence[bool],
+                  generation_stats: dict, env_time: float) -> dict[str, float]:
+    """Generation totals over all turns, environment time and rate, and episode metrics."""
+    tokens, seconds = generation_stats.get("perf/generation_tokens", 0.0), generation_stats.get("perf/generation_s", 0.0)
+    return {**generation_stats, "perf/generation_tokens_per_s": tokens / max(seconds, 1e-9),
+            "perf/time/env": env_time, "env/steps_per_s": len(rows) / max(env_time, 1e-9),
+            **episode_metrics(rows, episodes, won)}
 
 
 def episode_metrics(rows: Sequence[StepRow], episodes: Sequence[Task], won: Sequence[bool]) -> dict:
