@@ -5,6 +5,7 @@ policy, and scores a batch of completions. Environments are plain classes select
 by `_target_`; they satisfy `SingleTurnEnv` structurally, without inheriting from it.
 """
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
@@ -68,3 +69,19 @@ def chat_messages(prompt: str, system_prompt: str = "", answer_format: str = "")
     user = f"{prompt}\n\n{answer_format}" if answer_format else prompt
     system = [{"role": "system", "content": system_prompt}] if system_prompt else []
     return [*system, {"role": "user", "content": user}]
+
+
+def held_out_split(pool: Sequence, candidates: Sequence, num_eval: int, seed: int,
+                   noun: str = "tasks") -> dict[str, list]:
+    """{"train": [...], "eval": [...]}: `num_eval` items drawn (seeded) from `candidates`, and
+    the `pool` items sharing neither a uid nor a prompt with them; both in source order.
+    Items are anything with `.uid` and `.prompt` (tasks, code problems)."""
+    if not 0 <= num_eval <= len(candidates):
+        raise ValueError(f"num_eval={num_eval} but the eval pool has {len(candidates)} {noun}")
+    picked = sorted(random.Random(seed).sample(range(len(candidates)), num_eval))
+    held_out = [candidates[i] for i in picked]
+    uids, prompts = {x.uid for x in held_out}, {x.prompt for x in held_out}
+    train = [x for x in pool if x.uid not in uids and x.prompt not in prompts]
+    if not train:
+        raise ValueError(f"no training {noun} left: the source gives {len(pool)}, num_eval={num_eval}")
+    return {"train": train, "eval": held_out}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from rlx.envs.base import Task
+from rlx.envs.base import Task, held_out_split
 
 
 @dataclass(frozen=True)
@@ -90,12 +89,4 @@ def split_problems(
     """{"train": [...], "eval": [...]}, disjoint in uids and prompts, each in source order."""
     pool = _unique(source())
     candidates = pool if eval_source is None else _unique(eval_source())
-    if not 0 <= num_eval <= len(candidates):
-        raise ValueError(f"num_eval={num_eval} but the eval pool has {len(candidates)} problems")
-    picked = sorted(random.Random(seed).sample(range(len(candidates)), num_eval))
-    eval_problems = [candidates[i] for i in picked]
-    eval_uids, eval_prompts = {p.uid for p in eval_problems}, {p.prompt for p in eval_problems}
-    train = [p for p in pool if p.uid not in eval_uids and p.prompt not in eval_prompts]
-    if not train:
-        raise ValueError(f"no training problems left: the source gives {len(pool)}, num_eval={num_eval}")
-    return {"train": train, "eval": eval_problems}
+    return held_out_split(pool, candidates, num_eval, seed, noun="problems")

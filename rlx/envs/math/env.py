@@ -7,11 +7,10 @@ small model that ignores it still earns reward on easy tasks: `extract_answer` a
 accepts "#### x", "The answer is x" (MetaMathQA's style) and, by default, the last number.
 """
 
-import random
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-from rlx.envs.base import Score, Task, chat_messages
+from rlx.envs.base import Score, Task, chat_messages, held_out_split
 from rlx.envs.math.answers import extract_answer
 from rlx.envs.math.grading import grade
 
@@ -83,16 +82,7 @@ class MathEnv:
     ) -> dict[str, list[Task]]:
         pool = _unique_prompts(source())
         candidates = pool if eval_source is None else _unique_prompts(eval_source())
-        if not 0 <= num_eval <= len(candidates):
-            raise ValueError(f"num_eval={num_eval} but the eval pool has {len(candidates)} distinct tasks")
-        picked = sorted(random.Random(seed).sample(range(len(candidates)), num_eval))
-        eval_tasks = [candidates[i] for i in picked]
-        eval_uids = {t.uid for t in eval_tasks}
-        eval_prompts = {t.prompt for t in eval_tasks}
-        train = [t for t in pool if t.uid not in eval_uids and t.prompt not in eval_prompts]
-        if not train:
-            raise ValueError(f"no training tasks left: the source gives {len(pool)}, num_eval={num_eval}")
-        return {"train": train, "eval": eval_tasks}
+        return held_out_split(pool, candidates, num_eval, seed, noun="tasks")
 
     def tasks(self, split: Literal["train", "eval"]) -> Sequence[Task]:
         """The tasks of `split` (in source order)."""
