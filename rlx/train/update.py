@@ -29,12 +29,17 @@ class TrainBatch:
 
     def rows(self, idx: torch.Tensor, device: torch.device) -> "TrainBatch":
         """Rows `idx`, trimmed to the columns any of them uses, moved to `device`."""
-        used = self.attention_mask[idx].any(dim=0).nonzero().squeeze(1)
-        cols = slice(int(used.min()), int(used.max()) + 1) if used.numel() else slice(0, 0)
+        cols = used_columns(self.attention_mask[idx])
         return TrainBatch(**{
             name: None if t is None else t[idx][:, cols].to(device)
             for name, t in self.__dict__.items()
         })
+
+
+def used_columns(attention_mask: torch.Tensor) -> slice:
+    """The columns any of these (B,T) rows uses: rows hold real tokens in one contiguous run."""
+    used = attention_mask.any(dim=0).nonzero().squeeze(1)
+    return slice(int(used.min()), int(used.max()) + 1) if used.numel() else slice(0, 0)
 
 
 def micro_batches(n: int, size: int) -> Iterator[torch.Tensor]:
@@ -54,8 +59,7 @@ def score_tokens(model: nn.Module, input_ids: torch.Tensor, attention_mask: torc
     values = torch.zeros(input_ids.shape, dtype=torch.float32) if value_head is not None else None
     entropy = torch.zeros(input_ids.shape, dtype=torch.float32) if with_entropy else None
     for idx in micro_batches(input_ids.shape[0], micro_batch_size):
-        used = attention_mask[idx].any(dim=0).nonzero().squeeze(1)
-        cols = slice(int(used.min()), int(used.max()) + 1)
+        cols = used_columns(attention_mask[idx])
         out = forward_logprobs(model, input_ids[idx][:, cols].to(device),
                                attention_mask[idx][:, cols].to(device), chunk_size=chunk_size,
                                temperature=temperature, value_head=value_head,
