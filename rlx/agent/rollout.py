@@ -153,9 +153,9 @@ def _trajectory_batch(rows: list[StepRow], episodes: list[Task], group_size: int
     environment's next turn (not actions); the episode return sits on the last action token."""
     tokens: list[list[int]] = [[] for _ in episodes]
     acting: list[list[bool]] = [[] for _ in episodes]
-    won, ret = [False] * len(episodes), [0.0] * len(episodes)
+    won, errored = episodes_won(rows, len(episodes)), errored_episodes(rows)
+    ret = [0.0] * len(episodes)
     valid, finished = [True] * len(episodes), [True] * len(episodes)
-    errored = {r.episode for r in rows if "error" in r.result.info}
     for r in rows:  # turn order, so each episode's steps come in order
         e, g = r.episode, r.generation
         if not tokens[e]:
@@ -165,7 +165,6 @@ def _trajectory_batch(rows: list[StepRow], episodes: list[Task], group_size: int
         cont = continuations.get((e, r.step), [])
         tokens[e] += cont
         acting[e] += [False] * len(cont)
-        won[e] |= r.result.won
         ret[e] += r.result.reward
         valid[e] &= r.format_ok
         finished[e] &= g.finished
@@ -194,17 +193,14 @@ def _batch(rows: list[StepRow], episodes: list[Task], group_size: int, tokenizer
            generation_stats: dict, env_time: float, history_length: int) -> RolloutBatch:
     input_ids, attention_mask, action_mask = pack_sequences([r.generation for r in rows],
                                                             tokenizer.pad_token_id)
-    # an episode cut by a crashed or hung environment worker is not the policy's doing:
-    # its rows stay in the batch (for the logs) but carry no action tokens, so no gradient
-    errored = {r.episode for r in rows if "error" in r.result.info}
+    errored = errored_episodes(rows)
     for i, r in enumerate(rows):
         if r.episode in errored:
             action_mask[i] = False
-    won = [False] * len(episodes)
+    won = episodes_won(rows, len(episodes))
     keys: list[list[str]] = [[] for _ in episodes]
     actions: list[list[str]] = [[] for _ in episodes]
     for r in rows:  # rows are in turn order, so each episode's steps come in order
-        won[r.episode] |= r.result.won
         keys[r.episode].append(r.state_key)
         actions[r.episode].append(r.action)
     contexts = [context_ids(k, history_length, a) for k, a in zip(keys, actions)]
@@ -224,6 +220,19 @@ def _batch(rows: list[StepRow], episodes: list[Task], group_size: int, tokenizer
         episode_tasks=list(episodes), episode_won=won,
         stats=rollout_stats(rows, episodes, won, generation_stats, env_time),
     )
+
+
+def episodes_won(rows: Sequence[StepRow], num_episodes: int) -> list[bool]:
+    won = [False] * num_episodes
+    for r in rows:
+        won[r.episode] |= r.result.won
+    return won
+
+
+def errored_episodes(rows: Sequence[StepRow]) -> set[int]:
+    """Episodes cut by a crashed or hung environment worker. That is not the policy's doing:
+    their rows stay in the batch (for the logs) but carry no action tokens, so no gradient."""
+    return {r.episode for r in rows if "error" in r.result.info}
 
 
 def rollout_stats(rows: Sequence[StepRow], episodes: Sequence[Task], won: Sequence[bool],
