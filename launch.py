@@ -5,6 +5,7 @@
     python launch.py experiment=smoke                 # a one-minute run on a tiny model
     python launch.py model=tiny advantage=rloo trainer.lr=1e-5
     python launch.py --help | --cfg job
+    python launch.py --sweep sweeps/NAME.yaml [key=value ...]   # a sweep (same as python -m rlx.sweep)
 """
 
 import sys
@@ -21,5 +22,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--sweep"]:
+        from rlx.sweep.__main__ import main as sweep
+
+        sys.exit(sweep(sys.argv[2:]))
     precheck_argv(sys.argv[1:])
     main()

@@ -30,13 +30,22 @@ def group_choices(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
     return sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
 
 
-def compose(overrides: Sequence[str] = (), conf_dir: Path = CONF_DIR) -> DictConfig:
-    """The composed (unresolved) config for `overrides`, as `python launch.py OVERRIDES` sees it."""
+def compose(overrides: Sequence[str] = (), conf_dir: Path = CONF_DIR,
+            return_hydra_config: bool = False) -> DictConfig:
+    """The composed (unresolved) config for `overrides`, as `python launch.py OVERRIDES` sees it
+    (with Hydra's own node, e.g. `hydra.runtime.choices`, when `return_hydra_config`)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=list(overrides))
+        return hydra_compose(config_name="config", overrides=list(overrides),
+                             return_hydra_config=return_hydra_config)
+
+
+def chosen_groups(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> dict[str, Any]:
+    """The config-group choices `overrides` lead to, e.g. {"advantage": "grpo", ...}."""
+    choices = compose(overrides, conf_dir, return_hydra_config=True).hydra.runtime.choices
+    return {k: v for k, v in choices.items() if not str(k).startswith("hydra")}
 
 
 def _split_override(arg: str) -> tuple[str, str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlx.config.compose import check_overrides
+from rlx.config.compose import check_overrides, chosen_groups
 from rlx.launch import prepare
 from rlx.logging.base import read_metrics
 from rlx.train.recipe import run
@@ -15,7 +15,7 @@ TINY = ["model=tiny", "logger=none", "trainer.eval_tasks=4"]
 def train_run(tmp_path: Path, *overrides: str) -> tuple[Path, list[dict]]:
     """Train with `overrides` under tmp_path/runs; return the run dir and its metrics rows."""
     args = [*TINY, f"runs_root={tmp_path / 'runs'}", *overrides]
-    _, run_dir = prepare(check_overrides(args), choices={}, overrides=args)
+    _, run_dir = prepare(check_overrides(args), choices=chosen_groups(args), overrides=args)
     run(run_dir)
     return run_dir, read_metrics(run_dir / "metrics.jsonl")
 

@@ -1,0 +1,56 @@
+"""`<run_dir>/status.json`: what the training process says about itself (running, done, failed).
+
+Written by the process that trains (rank 0 only), so `python -m rlx.status` can tell a finished
+run from a crashed one on any launcher, with the error's last lines for failures.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import socket
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+STATUS_FILE = "status.json"
+ERROR_LINES = 20
+
+
+def write_status(run_dir: Path, state: str, **fields: Any) -> None:
+    """Atomically replace the run's status file (skipped on ranks other than 0)."""
+    if int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")) or 0) != 0:
+        return
+    path = Path(run_dir) / STATUS_FILE
+    body = {"state": state, "at": _dt.datetime.now().isoformat(timespec="seconds"),
+            "host": socket.gethostname(), "pid": os.getpid(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"), **fields}
+    tmp = path.with_name(f".{STATUS_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(body, indent=2))
+    tmp.replace(path)
+
+
+def read_status(run_dir: Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / STATUS_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@contextmanager
+def tracked(run_dir: Path) -> Iterator[None]:
+    """Mark the run `running` now, then `done`, or `failed` with the traceback's last lines."""
+    write_status(run_dir, "running")
+    try:
+        yield
+    except BaseException as err:
+        lines = traceback.format_exception(err)
+        tail = "".join(lines).rstrip().splitlines()[-ERROR_LINES:]
+        state = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        write_status(run_dir, state, error=f"{type(err).__name__}: {err}", error_tail=tail)
+        raise
+    write_status(run_dir, "done")

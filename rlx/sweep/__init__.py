@@ -1,0 +1,1 @@
+"""Sweeps: a grid or an Optuna search over launch.py overrides, one run directory per point."""
