@@ -124,8 +124,10 @@ def write_run_files(
     return manifest
 
 
-def record_resume(run_dir: Path, config: Mapping[str, Any], *, overrides: Sequence[str]) -> None:
-    """Update config.yaml for a resumed run (e.g. more iterations) and log the resume in the manifest."""
+def record_resume(run_dir: Path, config: Mapping[str, Any], *, overrides: Sequence[str],
+                  details: Mapping[str, Any] | None = None) -> None:
+    """Update config.yaml for a resumed run (e.g. more iterations) and log the resume in the manifest
+    (`details`, e.g. why and from which step, are added to its entry)."""
     manifest = read_manifest(run_dir)
     manifest.setdefault("resumes", []).append({
         "at": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -133,6 +135,7 @@ def record_resume(run_dir: Path, config: Mapping[str, Any], *, overrides: Sequen
         "git_sha": git_state(Path(__file__).resolve().parents[1]).get("sha"),
         "host": socket.gethostname(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        **(details or {}),
     })
     (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(dict(config), sort_keys=False))
     (run_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))

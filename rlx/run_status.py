@@ -43,10 +43,17 @@ def read_status(run_dir: Path) -> dict[str, Any] | None:
 
 @contextmanager
 def tracked(run_dir: Path) -> Iterator[None]:
-    """Mark the run `running` now, then `done`, or `failed` with the traceback's last lines."""
+    """Mark the run `running` now, then `done`, `stopped` (a clean stop after a checkpoint, to be
+    resumed, e.g. a SLURM requeue), or `failed` with the traceback's last lines."""
     write_status(run_dir, "running")
     try:
         yield
+    except SystemExit as err:  # a clean stop on a signal, after a checkpoint (e.g. SLURM requeue)
+        if err.code in (None, 0) or not str(err.code).startswith("rlx: stopped"):
+            write_status(run_dir, "failed" if err.code not in (None, 0) else "done", error=str(err.code))
+        else:
+            write_status(run_dir, "stopped", reason=str(err.code))
+        raise
     except BaseException as err:
         lines = traceback.format_exception(err)
         tail = "".join(lines).rstrip().splitlines()[-ERROR_LINES:]

@@ -9,6 +9,7 @@ which case the last lines of the job's log are shown. Exit code 1 when any point
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import socket
@@ -47,6 +48,8 @@ def point_state(run_dir: Path, job_id: str | None, slurm: Mapping[str, str]) -> 
     if own in ("failed", "interrupted"):
         return PointState("failed", first_line(status.get("error", own)), error_tail=status.get("error_tail", []),
                           **progress)
+    if own == "stopped" and not queue:
+        return PointState("queued" if job_id else "failed", first_line(status.get("reason", "")), **progress)
     if queue in SLURM_FAILED:
         return PointState("failed", f"SLURM job {job_id} {queue}", error_tail=log_tail(run_dir), **progress)
     if queue in SLURM_QUEUED:
@@ -97,8 +100,10 @@ def pid_alive(pid: int | None) -> bool:
 
 def log_tail(run_dir: Path, lines: int = TAIL_LINES) -> list[str]:
     """The last lines of the newest log the run has: SLURM's job logs or the local train.log."""
-    logs = [p for p in [*run_dir.glob("slurm/**/*.err"), *run_dir.glob("slurm/**/*.out"), run_dir / "train.log"]
-            if p.is_file() and p.stat().st_size]
+    job = read_job_file(run_dir)
+    named = [Path(job[k]) for k in ("stderr", "stdout") if job.get(k)]
+    logs = [p for p in [*named, *run_dir.glob("slurm/**/*.err"), *run_dir.glob("slurm/**/*.out"),
+                        run_dir / "train.log"] if p.is_file() and p.stat().st_size]
     if not logs:
         return []
     newest = max(logs, key=lambda p: p.stat().st_mtime)
@@ -147,13 +152,16 @@ def records_for(path: Path) -> tuple[str, list[PointRecord]]:
     raise FileNotFoundError(f"{path} is neither a sweep directory ({REGISTRY_FILE}) nor a run directory ({CONFIG_FILE})")
 
 
-def slurm_job_id(run_dir: Path) -> str | None:
-    import json
+def read_job_file(run_dir: Path) -> dict:
+    """`<run_dir>/slurm_job.json` as written by the SLURM launcher ({} when absent)."""
+    try:
+        return json.loads((run_dir / "slurm_job.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
-    path = run_dir / "slurm_job.json"
-    if not path.exists():
-        return None
-    return str(json.loads(path.read_text()).get("job_id") or "") or None
+
+def slurm_job_id(run_dir: Path) -> str | None:
+    return str(read_job_file(run_dir).get("job_id") or "") or None
 
 
 def varying(records: Sequence[PointRecord]) -> list[str]:
