@@ -40,13 +40,46 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
 
 
 def validate_config(config: dict[str, Any]) -> None:
-    """Signature/type/path checks, then the trainer settings' own cross-field checks."""
+    """Signature/type/path checks, then the trainer's and the launcher's own value checks."""
     validate(config, RunSettings)
     try:
         instantiate(config["trainer"], _convert_="all")
+        instantiate(config["launcher"], _convert_="all")  # e.g. launcher.time_min=0, before any submission
     except Exception as err:  # e.g. minibatches that do not divide the rollout batch
         cause = err.__cause__ or err
         raise ConfigError([str(cause)]) from err
+    check_processes(config)
+    check_sharding(config)
+
+
+def check_sharding(config: dict[str, Any]) -> None:
+    """FSDP shards the policy's weights: a curriculum that runs the policy itself (it takes a
+    `model` argument, e.g. pcl) would see shards, so that pairing is refused up front."""
+    import inspect
+
+    from rlx.config.validate import import_target
+
+    if config["trainer"].get("parallel") != "fsdp" or not config.get("curriculum"):
+        return
+    target = config["curriculum"]["_target_"]
+    if "model" in inspect.signature(import_target(target)).parameters:
+        raise ConfigError([f"curriculum ({target}) runs the policy model itself and does not support "
+                           "trainer.parallel=fsdp; use trainer.parallel=ddp or another curriculum"])
+
+
+def check_processes(config: dict[str, Any]) -> None:
+    """A launcher that starts several training processes says how many (`world_size(config)`,
+    which checks them against the machine); the iteration's tasks must split evenly over them."""
+    from rlx.train.parallel import check_world_size
+
+    launcher = instantiate(config["launcher"], _convert_="all")
+    if not hasattr(launcher, "world_size"):
+        return
+    try:
+        check_world_size(config["trainer"]["tasks_per_iter"], launcher.world_size(config),
+                         "the launcher's processes")
+    except ValueError as err:
+        raise ConfigError([str(err)]) from err
 
 
 def resume_dir(config: dict[str, Any]) -> Path | None:

@@ -57,7 +57,8 @@ def value_loss(
     if clip is not None:
         old_values = old_values.detach()
         clipped_loss = (old_values + (values - old_values).clamp(-clip, clip) - returns) ** 2
-        is_clipped = clipped_loss > loss_mat
+        # the clipped term is the one used, and it differs from the unclipped one (outside the range)
+        is_clipped = (clipped_loss > loss_mat) & ((values - old_values).abs() > clip)
         loss_mat = torch.maximum(loss_mat, clipped_loss)
     loss = 0.5 * aggregate(loss_mat, action_mask, "token_mean", num_tokens=num_tokens)
     with torch.no_grad():

@@ -102,9 +102,11 @@ def ppo_clip(
     c > 1 bounds the loss at -A c where A < 0 (dual-clip PPO, Ye et al., arXiv 1912.09729).
     The log-ratio is clamped to +-20 before exp. Reduced with `aggregate(agg, norm_len)`.
 
-    Returns (loss, stats): policy/clipfrac (tokens where the clip is active), policy/dual_clipfrac,
-    policy/approx_kl (k3 estimate of KL(old || new): mean of (r - 1) - log r),
-    policy/ratio_mean; stats are masked means over this call's tokens, detached.
+    Returns (loss, stats): policy/clipfrac (tokens where the clip is active), split into
+    policy/clipfrac_low (A < 0, r < 1 - clip_low) and policy/clipfrac_high (A > 0,
+    r > 1 + clip_high), policy/dual_clipfrac, policy/approx_kl (k3 estimate of KL(old || new):
+    mean of (r - 1) - log r), policy/ratio_mean; stats are masked means over this call's
+    tokens, detached.
     """
     log_ratio = _masked_log_ratio(logprobs, old_logprobs, action_mask)
     return _clipped_objective(
@@ -163,8 +165,10 @@ def _clipped_objective(
     norm_len: int | None,
     num_tokens: float | None,
     num_seqs: float | None,
+    token_penalty: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """The clipped surrogate on a (B, T) log-ratio, aggregated, plus its stats."""
+    """The clipped surrogate on a (B, T) log-ratio, aggregated, plus its stats.
+    `token_penalty` (B, T), if given, is added to the per-token loss before aggregation."""
     if dual_clip is not None and dual_clip <= 1.0:
         raise ValueError(f"dual_clip must be > 1 (got {dual_clip})")
     ratio = torch.exp(log_ratio)
@@ -178,12 +182,16 @@ def _clipped_objective(
         bound = -advantages * dual_clip
         is_dual_clipped = (advantages < 0) & (loss_mat > bound)
         loss_mat = torch.where(is_dual_clipped, bound, loss_mat)
+    if token_penalty is not None:
+        loss_mat = loss_mat + token_penalty
     loss = aggregate(loss_mat, action_mask, agg, norm_len, num_tokens=num_tokens, num_seqs=num_seqs)
     with torch.no_grad():
         mask = action_mask.to(log_ratio.dtype)
         stat_ratio = torch.exp(stats_log_ratio)
         stats = {
             "policy/clipfrac": _masked_mean(is_clipped.to(mask.dtype), mask),
+            "policy/clipfrac_low": _masked_mean((is_clipped & (advantages < 0)).to(mask.dtype), mask),
+            "policy/clipfrac_high": _masked_mean((is_clipped & (advantages > 0)).to(mask.dtype), mask),
             "policy/dual_clipfrac": _masked_mean(is_dual_clipped.to(mask.dtype), mask),
             "policy/approx_kl": _masked_mean(stat_ratio - 1.0 - stats_log_ratio, mask),
             "policy/ratio_mean": _masked_mean(stat_ratio, mask),

@@ -6,6 +6,7 @@ One conf/loss/*.yaml node instantiates one `Objective`; `policy` is a partial of
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -13,15 +14,16 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from rlx.algos.entropy_smoothing import EntropySmoothing
 from rlx.algos.kl import KLEstimator, kl_penalty, value_loss
-from rlx.algos.losses import aggregate
+from rlx.algos.losses import _masked_mean, aggregate
 
 
 @dataclass(frozen=True)
 class Objective:
     """What the trainer minimises, per micro-batch.
 
-    loss = policy - entropy_coef * H + kl_coef * KL (if kl_in="loss") + value_coef * value_loss
+    loss = policy - entropy_coef * (H - w P) + kl_coef * KL (if kl_in="loss") + value_coef * value_loss
 
     policy: a policy loss (`ppo_clip`, `gspo`, ...) with its kwargs bound.
     kl_coef: weight of KL(pi || pi_ref); 0 = no reference model needed.
@@ -29,6 +31,10 @@ class Objective:
     kl_in: "loss" adds the KL term to the loss (GRPO); "reward" makes the trainer subtract
         `reward_kl(...)` from the token rewards before the advantages (PPO / REINFORCE++).
     entropy_coef: weight of the entropy bonus (token mean of the policy entropy).
+    smoothing: EPO's entropy smoothing (`EntropySmoothing`, arXiv 2509.22576): P is the token
+        mean of the penalty for entropy outside a band around its per-turn history `entropy_ref`,
+        w = smoothing.weight (its phase schedule; the trainer passes `scheduled(progress)`).
+        Needs entropy_coef > 0.
     value_coef / value_clip: critic loss weight and clip range (used when values are given).
     The KL, entropy and value terms are token means over action tokens.
     """
@@ -40,10 +46,14 @@ class Objective:
     entropy_coef: float = 0.0
     value_coef: float = 0.5
     value_clip: float | None = 0.2
+    smoothing: EntropySmoothing | None = None
 
     def __post_init__(self) -> None:
         if self.kl_coef < 0 or self.value_coef < 0:
             raise ValueError("kl_coef and value_coef must be >= 0")
+        if self.smoothing is not None and self.entropy_coef <= 0:
+            raise ValueError("loss.smoothing (EPO) scales its penalty by loss.entropy_coef: "
+                             f"set loss.entropy_coef > 0 (got {self.entropy_coef})")
         if self.value_clip is not None and self.value_clip <= 0:
             raise ValueError(f"value_clip must be > 0 or null (got {self.value_clip})")
 
@@ -51,6 +61,12 @@ class Objective:
     def needs_reference(self) -> bool:
         """Whether reference-model log-probs must be computed."""
         return self.kl_coef > 0
+
+    def scheduled(self, progress: float) -> "Objective":
+        """This objective at training progress `progress` in [0, 1] (EPO's phase weight)."""
+        if self.smoothing is None:
+            return self
+        return dataclasses.replace(self, smoothing=self.smoothing.at(progress))
 
     def __call__(
         self,
@@ -64,16 +80,19 @@ class Objective:
         values: Tensor | None = None,
         old_values: Tensor | None = None,
         returns: Tensor | None = None,
+        entropy_ref: Tensor | None = None,
         num_tokens: float | None = None,
         num_seqs: float | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Scalar loss and detached stats for one micro-batch; all tensors (B, T).
+        `entropy_ref`: each action token's historical entropy Hbar (needed with `smoothing`).
 
         `num_tokens` / `num_seqs`: the mini-batch totals (`loss_normalizers`) when accumulating
         gradients, so that micro-batch losses sum to the mini-batch loss.
 
         Stats (detached scalars): loss/policy, loss/kl (the KL value, logged whenever
-        ref_logprobs is given), loss/entropy (the entropy value), loss/value, loss/total, and
+        ref_logprobs is given), loss/entropy (the entropy value), loss/entropy_smoothing (P) and
+        policy/entropy_out_of_band (share of tokens outside the band), loss/value, loss/total, and
         the policy/* and value/* stats of the policy and value losses. Every stat is this call's
         *share* of the mini-batch value: summed over the micro-batches of a mini-batch it gives
         the mini-batch value exactly (policy/* and value/* means are weighted by the call's
@@ -101,6 +120,15 @@ class Objective:
             mean_entropy = token_mean(entropy)
             terms["loss/entropy"] = mean_entropy.detach()
             total = total - self.entropy_coef * mean_entropy
+            if self.smoothing is not None:
+                if entropy_ref is None:
+                    raise ValueError("loss.smoothing (EPO) needs entropy_ref, the per-token history")
+                per_token = self.smoothing.penalty(entropy, entropy_ref.to(entropy.dtype))
+                penalty = token_mean(per_token)
+                terms["loss/entropy_smoothing"] = penalty.detach()
+                total = total + self.entropy_coef * self.smoothing.weight * penalty
+                mask = action_mask.to(entropy.dtype)
+                means["policy/entropy_out_of_band"] = _masked_mean((per_token > 0).to(mask.dtype), mask)
         elif self.entropy_coef != 0:
             raise ValueError("entropy_coef != 0 needs the per-token entropy")
 

@@ -29,3 +29,19 @@ def overlong_penalty(batch: RolloutBatch, *, max_length: int, buffer: int) -> to
     linear ramp down to -1 at max_length (and below beyond it)."""
     lengths = batch.response_lengths.float()
     return torch.clamp(-(lengths - (max_length - buffer)) / buffer, max=0.0)
+
+
+def step_penalty(batch: RolloutBatch, *, penalty: float = 0.01) -> torch.Tensor:
+    """-penalty per environment step the row's policy took, so an episode of n steps loses
+    penalty * n in total (pushes agents to solve tasks in fewer steps). Steps are counted as
+    contiguous runs of action tokens: 1 for a step row (agent.sample_mode=step) or a
+    single-turn answer, the number of turns for a whole-trajectory row, 0 for a row without
+    action tokens (an errored episode)."""
+    return -penalty * action_runs(batch.action_mask).float()
+
+
+def action_runs(action_mask: torch.Tensor) -> torch.Tensor:
+    """Number of contiguous runs of action tokens in each row; (B, T) -> (B,) long."""
+    mask = action_mask.bool()
+    starts = mask[:, 1:] & ~mask[:, :-1]
+    return mask[:, 0].long() + starts.sum(-1)

@@ -41,8 +41,10 @@ def causal_lm_parts(model: nn.Module) -> tuple[nn.Module, nn.Module]:
     """(transformer body, LM head) of an HF causal LM, a peft wrapper of one, or a DDP wrapper.
 
     LoRA layers are injected in place, so calling the body of the wrapped model runs them.
-    Note: calling the body directly bypasses a DDP wrapper's own forward (and its gradient
-    synchronisation hooks); FSDP2 and single-device training are unaffected.
+    Note: calling the body directly bypasses a wrapper's own forward and its hooks (DDP's
+    gradient synchronisation, FSDP2's root all-gather). rlx therefore sums gradients
+    explicitly after accumulation (`rlx.train.parallel`) and makes a `LogprobModule` the
+    FSDP2 root.
     """
     inner = getattr(model, "module", model)  # DistributedDataParallel
     if hasattr(inner, "get_base_model"):  # peft.PeftModel
@@ -95,6 +97,11 @@ def forward_logprobs(
     Works with plain HF causal LMs, peft-wrapped ones and gradient checkpointing; differentiable.
     Returns a `ForwardOut`; see the module docstring for the memory argument.
     """
+    if isinstance(model, LogprobModule):  # a wrapper root (FSDP2): run it through its forward
+        if value_head is not None and value_head is not model.value_head:
+            raise ValueError("pass the LogprobModule's own value head (or None)")
+        return model(input_ids, attention_mask, chunk_size=chunk_size, temperature=temperature,
+                     with_entropy=with_entropy, with_values=value_head is not None)
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 for log-probs, got {temperature}")
     if chunk_size < 1:
@@ -130,6 +137,25 @@ def forward_logprobs(
     if value_head is not None:
         values = _shift_in(value_head(hidden[:, :-1]).float(), valid)
     return ForwardOut(logprobs=logprobs, entropy=entropy, values=values)
+
+
+class LogprobModule(nn.Module):
+    """`forward_logprobs` as a module: holds the causal LM (and an optional value head) and
+    its forward is the log-prob pass. Wrappers that act on a module's forward (FSDP2's root
+    gathers the embeddings, final norm, LM head and value head there) then see the whole
+    pass; `forward_logprobs(LogprobModule(...), ...)` calls it."""
+
+    def __init__(self, policy: nn.Module, value_head: nn.Module | None = None):
+        super().__init__()
+        self.policy = policy
+        self.value_head = value_head
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
+                chunk_size: int = 1024, temperature: float = 1.0, with_entropy: bool = False,
+                with_values: bool = False) -> ForwardOut:
+        return forward_logprobs(self.policy, input_ids, attention_mask, chunk_size=chunk_size,
+                                temperature=temperature, with_entropy=with_entropy,
+                                value_head=self.value_head if with_values else None)
 
 
 def _join(parts: list[torch.Tensor], hidden: torch.Tensor, batch: int, length: int) -> torch.Tensor:

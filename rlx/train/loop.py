@@ -14,10 +14,16 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rlx.algos.advantages import needs_values
+from rlx.algos.entropy_smoothing import EntropyHistory
 from rlx.algos.step_advantages import StepInfo, episode_level, needs_steps
+from rlx.curriculum.base import GroupFilter
+from rlx.distributed import all_reduce_max
 from rlx.envs.base import Task
+from rlx.reward.combine import combine_rewards, reward_sum
+from rlx.train.batching import filtered_rollouts, group_outcomes, select_training_data
 from rlx.train.checkpoint import save_checkpoint
 from rlx.train.evaluate import evaluate
+from rlx.train.parallel import DataParallel, full_state, trainable_state
 from rlx.train.rollout import RolloutBatch, rollout_metrics, token_rewards
 from rlx.train.settings import TrainerSettings
 from rlx.train.update import TrainBatch, ppo_update, score_tokens
@@ -50,48 +56,81 @@ class Run:
     run_dir: Path
     start_iteration: int = 0
     extra_state: dict[str, Any] = field(default_factory=dict)
+    parallel: DataParallel = field(default_factory=DataParallel)  # ranks (default: one process)
+    reward_combine: Callable = reward_sum  # how task reward and shaping terms make the reward
+    eval_collect: Callable[..., RolloutBatch] | None = None  # evaluation rollouts (None: collect)
+    entropy_history: EntropyHistory = field(default_factory=EntropyHistory)  # EPO's reference
+    should_stop: Callable[[], bool] = lambda: False  # polled between iterations (SLURM's signals)
 
 
 def train(run: Run) -> dict[str, float]:
     """Train from `run.start_iteration` to `run.iterations`; return the last metrics."""
     s, metrics = run.settings, {}
     bar = tqdm(range(run.start_iteration, run.iterations), desc="rlx", unit="it",
-               initial=run.start_iteration, total=run.iterations, dynamic_ncols=True)
+               initial=run.start_iteration, total=run.iterations, dynamic_ncols=True,
+               disable=not run.parallel.is_main)
     for it in bar:
         start = time.perf_counter()
-        tasks = run.curriculum.sample(s.tasks_per_iter)
         with run.autocast():
-            batch = run.collect(tasks, s.group_size, seed=derive_seed(run.seed, "rollout", it))
-        shaping_stats = shape_rewards(batch, run.shaping)
+            batch = collect_batch(run, it)
+        shaping_stats = shape_rewards(batch, run.shaping, run.reward_combine)
         with run.autocast():
             train_batch, adv_stats = prepare_update(run, batch)
         t_update = time.perf_counter()
         update_stats = ppo_update(
-            run.model, run.value_head, run.optimizer, run.objective, train_batch,
+            run.model, run.value_head, run.optimizer, run.objective.scheduled(it / run.iterations),
+            train_batch,
             epochs=s.ppo_epochs, minibatches=s.minibatches, micro_batch_size=s.micro_batch_size,
             max_grad_norm=s.max_grad_norm, chunk_size=s.logprob_chunk_size,
             temperature=logprob_temperature(run.engine), device=run.device, autocast=run.autocast,
-            generator=torch.Generator().manual_seed(derive_seed(run.seed, "minibatch", it)))
+            generator=torch.Generator().manual_seed(derive_seed(run.seed, "minibatch", it)),
+            parallel=run.parallel)
         t_update = time.perf_counter() - t_update
         run.scheduler.step()
         metrics = {
             **rollout_metrics(batch, s.group_size), **shaping_stats, **adv_stats, **update_stats,
-            **run.curriculum.update(tasks, batch.scores), **batch.stats,
+            **run.curriculum.update(*group_outcomes(batch, s.group_size)), **batch.stats,
             **perf_metrics(batch, s.ppo_epochs, t_update, time.perf_counter() - start),
             "policy/lr": run.scheduler.get_last_lr()[0], "train/iteration": it + 1,
         }
         if run.eval_tasks and due(it, s.eval_every, run.iterations):
             with run.autocast():
-                metrics.update(evaluate(run.collect, run.eval_tasks, s.eval_samples,
-                                        seed=derive_seed(run.seed, "eval", it)))
+                metrics.update(evaluate(run.eval_collect or run.collect, run.eval_tasks,
+                                        s.eval_samples, seed=derive_seed(run.seed, "eval", it)))
         for logger in run.loggers:
             logger.log(metrics, step=it + 1)
         bar.set_postfix(reward=f"{metrics['reward/mean']:.3f}")
-        tqdm.write(iteration_line(it + 1, run.iterations, metrics))
-        if due(it, s.checkpoint_every, run.iterations):
-            save_checkpoint(run.run_dir, it + 1, checkpoint_state(run, it + 1), s.keep_checkpoints)
+        if run.parallel.is_main:
+            tqdm.write(iteration_line(it + 1, run.iterations, metrics))
+        stop = all_reduce_max(int(run.should_stop()), run.parallel.layout) > 0  # all ranks agree
+        if (stop or due(it, s.checkpoint_every, run.iterations)) and run.parallel.joins_checkpoint:
+            state = checkpoint_state(run, it + 1)  # FSDP: every rank gathers its shards
+            if run.parallel.is_main:
+                save_checkpoint(run.run_dir, it + 1, state, s.keep_checkpoints)
+        if stop:
+            if run.parallel.is_main:
+                tqdm.write(f"rlx: stop requested; checkpoint saved at iteration {it + 1}")
+            break
     bar.close()
     return metrics
+
+
+def collect_batch(run: Run, it: int) -> RolloutBatch:
+    """The iteration's rollouts: the curriculum's next `tasks_per_iter` tasks, G times each. A
+    curriculum that filters groups (`GroupFilter`, DAPO dynamic sampling) gets more rounds of
+    `tasks_per_iter` tasks until it kept that many groups or ran `max_rounds` rounds
+    (`rlx.train.batching.filtered_rollouts`)."""
+    s = run.settings
+
+    def roll(round_: int) -> RolloutBatch:
+        seed = derive_seed(run.seed, "rollout", it, *([round_] if round_ else []))
+        return run.collect(run.curriculum.sample(s.tasks_per_iter), s.group_size, seed=seed)
+
+    if not isinstance(run.curriculum, GroupFilter):
+        return roll(0)
+    return filtered_rollouts(roll, run.curriculum.keep_groups, max_rounds=run.curriculum.max_rounds,
+                             num_groups=s.tasks_per_iter, group_size=s.group_size,
+                             pad_id=run.tokenizer.pad_token_id)
 
 
 def logprob_temperature(engine) -> float:
@@ -104,24 +143,31 @@ def due(it: int, every: int, iterations: int) -> bool:
     return it + 1 == iterations or (every > 0 and (it + 1) % every == 0)
 
 
-def shape_rewards(batch: RolloutBatch, shaping: Mapping[str, Callable]) -> dict[str, float]:
-    """Add each shaping term's (B,) bonus to the sequence rewards; log each term's mean."""
-    stats = {}
-    for name, term in shaping.items():
-        bonus = term(batch)
-        batch.seq_rewards = batch.seq_rewards + bonus
-        stats[f"reward/{name}"] = bonus.float().mean().item()
+def shape_rewards(batch: RolloutBatch, shaping: Mapping[str, Callable],
+                  combine: Callable = reward_sum) -> dict[str, float]:
+    """Combine the task reward and each shaping term's (B,) values into the sequence rewards
+    (`rlx.reward.combine`); log each term's mean and the raw (summed) shaped reward's mean."""
+    if "task" in shaping:
+        raise ValueError('"task" names the environment reward; rename the reward term')
+    components = {"task": batch.seq_rewards, **{name: term(batch) for name, term in shaping.items()}}
+    batch.seq_rewards = combine_rewards(combine, components, batch.group_ids, batch.episode_ids,
+                                        batch.step_ids)
+    stats = {f"reward/{name}": c.float().mean().item() for name, c in components.items()
+             if name != "task"}
+    stats["reward/shaped_mean"] = reward_sum(components, batch.group_ids).mean().item()
     return stats
 
 
 def prepare_update(run: Run, batch: RolloutBatch) -> tuple[TrainBatch, dict[str, float]]:
-    """Old/ref log-probs and values, token rewards (with KL-in-reward), then advantages."""
+    """Old/ref log-probs and values, token rewards (with KL-in-reward), advantages, then the
+    curriculum's choice of rows and tokens to train on (`TrainingSelector`, D^3S), if any."""
     s, started = run.settings, time.perf_counter()
     common = dict(micro_batch_size=s.micro_batch_size, chunk_size=s.logprob_chunk_size,
-                  temperature=logprob_temperature(run.engine), device=run.device)
+                  temperature=logprob_temperature(run.engine), device=run.device,
+                  parallel=run.parallel)
     old_logprobs, old_values, entropy = score_tokens(
         run.model, batch.input_ids, batch.attention_mask, value_head=run.value_head,
-        with_entropy=batch.episode_ids is not None, **common)
+        with_entropy=True, **common)  # logged; EMPG, D^3S and EPO use it
     ref_logprobs = None
     if run.reference is not None:
         ref_logprobs, _, _ = score_tokens(run.reference, batch.input_ids, batch.attention_mask, **common)
@@ -134,12 +180,26 @@ def prepare_update(run: Run, batch: RolloutBatch) -> tuple[TrainBatch, dict[str,
     advantages, returns = compute_advantages(run.advantage_fn, batch, rewards, old_values, entropy)
     mask = batch.action_mask.bool()
     stats.update({
+        "policy/entropy": entropy[mask].mean().item() if mask.any() else 0.0,
         "advantages/mean": advantages[mask].mean().item() if mask.any() else 0.0,
         "advantages/abs_mean": advantages[mask].abs().mean().item() if mask.any() else 0.0,
         "perf/time/logprobs": time.perf_counter() - started,
     })
-    return TrainBatch(batch.input_ids, batch.attention_mask, batch.action_mask, old_logprobs,
-                      advantages, returns, ref_logprobs, old_values), stats
+    train_batch = TrainBatch(batch.input_ids, batch.attention_mask, batch.action_mask, old_logprobs,
+                             advantages, returns, ref_logprobs, old_values,
+                             entropy_ref=entropy_reference(run, batch, entropy))
+    train_batch, select_stats = select_training_data(run.curriculum, batch, train_batch, entropy)
+    return train_batch, {**stats, **select_stats}
+
+
+def entropy_reference(run: Run, batch: RolloutBatch, entropy: torch.Tensor) -> torch.Tensor | None:
+    """EPO (`loss.smoothing`): add this batch to the per-turn entropy history, then return each
+    action token's historical mean entropy Hbar of its turn (B, T); None without smoothing."""
+    if run.objective.smoothing is None:
+        return None
+    turns = batch.step_ids if batch.step_ids is not None else torch.zeros(len(batch.tasks), dtype=torch.long)
+    run.entropy_history.observe(entropy, batch.action_mask, turns)
+    return run.entropy_history.reference(turns)[:, None] * batch.action_mask
 
 
 def compute_advantages(advantage_fn: Callable, batch: RolloutBatch, rewards: torch.Tensor,
@@ -169,14 +229,17 @@ def perf_metrics(batch: RolloutBatch, epochs: int, update_time: float, total: fl
 
 
 def checkpoint_state(run: Run, step: int) -> dict[str, Any]:
-    trainable = {n: p.detach().cpu() for n, p in run.model.named_parameters() if p.requires_grad}
+    """Full (unsharded) state, the same whatever the number of ranks; under FSDP every rank
+    calls this (gathering is collective) and only rank 0 keeps the gathered values."""
+    keep = run.parallel.is_main
     return {
         "step": step,
-        "model": trainable,
-        "value_head": run.value_head.state_dict() if run.value_head is not None else None,
-        "optimizer": run.optimizer.state_dict(),
+        "model": trainable_state(run.model, keep),
+        "value_head": full_state(run.value_head.state_dict(), keep) if run.value_head is not None else None,
+        "optimizer": full_state(run.optimizer.state_dict(), keep),
         "scheduler": run.scheduler.state_dict(),
         "curriculum": run.curriculum.state_dict(),
+        "entropy_history": run.entropy_history.state_dict(),
         "rng": rng_state(),
         **run.extra_state,
     }

@@ -3,6 +3,7 @@ checkpoint, and train. This and `launch.py` are the only places that read the co
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -16,11 +17,18 @@ from hydra.utils import instantiate
 
 from rlx.algos.advantages import needs_values
 from rlx.algos.step_advantages import needs_steps
+from rlx.config.validate import import_target
+from rlx import distributed
+from rlx.distributed import ProcessLayout, broadcast_module, device_for, process_layout
 from rlx.logging.base import MetricsFile
 from rlx.run_dir import read_config, read_manifest
 from rlx.train.checkpoint import load_latest
 from rlx.train.loop import Run, train
+from rlx.train.parallel import (DataParallel, check_world_size, load_tensors, load_trainable_state,
+                                shard_optimizer_state)
+from rlx.reward.budget import collect_prompt_notes
 from rlx.train.rollout import collect
+from rlx.train.sharded_collect import shard_collect
 from rlx.envs.base import SingleTurnEnv
 from rlx.envs.text_env import TextEnv
 from rlx.train.settings import TrainerSettings
@@ -36,10 +44,11 @@ def build(node: Mapping[str, Any], **runtime: Any) -> Any:
     return obj(**runtime) if runtime else obj
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+def declared(node: Mapping[str, Any], **available: Any) -> dict[str, Any]:
+    """The runtime arguments among `available` that the `_target_` of `node` names in its
+    signature (e.g. every curriculum takes `tasks` and `seed`; PCL also `model`, `tokenizer`)."""
+    params = inspect.signature(import_target(node["_target_"])).parameters
+    return {name: value for name, value in available.items() if name in params}
 
 
 def autocast_for(device: torch.device, mixed_precision: str) -> Callable[[], AbstractContextManager]:
@@ -86,11 +95,24 @@ def make_collector(config: dict[str, Any], env: Any, engine: Any, tokenizer: Any
     return partial(play_episodes, engine, tokenizer, pool, settings=agent)
 
 
-def build_run(config: dict[str, Any], run_dir: Path) -> Run:
-    """Every component of the run, resumed from the latest checkpoint in `run_dir` if any."""
-    seed, device = config["seed"], resolve_device(config["device"])
+def with_prompt_notes(collector: Callable, notes: list[str] | None) -> tuple[Callable, Callable | None]:
+    """(training collector, evaluation collector or None = the same): with per-position prompt
+    notes (a length budget), training rollouts carry them and evaluation runs without."""
+    if notes is None:
+        return collector, None
+    if not (isinstance(collector, partial) and collector.func is collect):
+        raise ValueError("reward.length_budget states budgets in single-turn prompts; this "
+                         "environment is multi-turn")
+    return partial(collector, prompt_notes=notes), collector
+
+
+def build_run(config: dict[str, Any], run_dir: Path, layout: ProcessLayout = ProcessLayout()) -> Run:
+    """Every component of the run, resumed from the latest checkpoint in `run_dir` if any.
+    `layout`: this process's place among the training processes (`rlx.distributed`)."""
+    seed, device = config["seed"], device_for(layout, config["device"])
     seed_everything(seed)
     settings: TrainerSettings = build(config["trainer"])
+    check_world_size(settings.tasks_per_iter, layout.world_size, f"{layout.source} world size")
     if settings.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when CUDA starts
         torch.use_deterministic_algorithms(True)
@@ -105,6 +127,9 @@ def build_run(config: dict[str, Any], run_dir: Path) -> Run:
 
         value_head = ValueHead(policy.model.config.hidden_size).to(device)
     env = build(config["env"])
+    model, parallel, generation = spread(policy.model, value_head, layout, device, settings)
+    if parallel.lockstep and reference is not None:
+        reference = spread(reference, None, layout, device, settings)[0]
     trainable = [p for p in policy.model.parameters() if p.requires_grad]
     if value_head is not None:
         trainable += list(value_head.parameters())
@@ -114,23 +139,52 @@ def build_run(config: dict[str, Any], run_dir: Path) -> Run:
         lr_lambda, schedule=settings.lr_schedule, warmup=settings.warmup_iters,
         total=config["iterations"]))
     engine = build(config["rollout"], model=policy.model, tokenizer=policy.tokenizer)
+    shaping = {name: build(node) for name, node in (config.get("reward") or {}).items()}
+    collect, eval_collect = with_prompt_notes(make_collector(config, env, engine, policy.tokenizer),
+                                              collect_prompt_notes(shaping.values(), settings.group_size))
+    if layout.distributed:
+        collect = shard_collect(collect, parallel, policy.tokenizer.pad_token_id, generation)
+        if eval_collect is not None:
+            eval_collect = shard_collect(eval_collect, parallel, policy.tokenizer.pad_token_id, generation)
     run = Run(
-        model=policy.model, tokenizer=policy.tokenizer, reference=reference, value_head=value_head,
-        engine=engine, collect=make_collector(config, env, engine, policy.tokenizer),
+        model=model, tokenizer=policy.tokenizer, reference=reference, value_head=value_head,
+        engine=engine, collect=collect, eval_collect=eval_collect,
         eval_tasks=list(env.tasks("eval"))[: settings.eval_tasks],
-        curriculum=build(config["curriculum"], tasks=env.tasks("train"),
-                         seed=derive_seed(seed, "curriculum")),
+        curriculum=build(config["curriculum"], **declared(
+            config["curriculum"], tasks=env.tasks("train"), seed=derive_seed(seed, "curriculum"),
+            model=policy.model, tokenizer=policy.tokenizer)),
         advantage_fn=advantage_fn, objective=objective,
-        shaping={name: build(node) for name, node in (config.get("reward") or {}).items()},
+        shaping=shaping, reward_combine=build(config["reward_combine"]),
         optimizer=optimizer, scheduler=scheduler, loggers=[], settings=settings, device=device,
         autocast=autocast_for(device, settings.mixed_precision),
-        seed=seed, iterations=config["iterations"], run_dir=run_dir,
+        seed=seed, iterations=config["iterations"], run_dir=run_dir, parallel=parallel,
     )
     resume(run)
-    tags = config_tags(read_manifest(run_dir).get("choices", {}))
-    run.loggers = [MetricsFile(run_dir / METRICS_FILE, resume_step=run.start_iteration),
-                   build(config["logger"], run_dir=run_dir, run_config=config, tags=tags)]
+    if layout.is_main:  # only rank 0 logs
+        tags = config_tags(read_manifest(run_dir).get("choices", {}))
+        run.loggers = [MetricsFile(run_dir / METRICS_FILE, resume_step=run.start_iteration),
+                       build(config["logger"], run_dir=run_dir, run_config=config, tags=tags)]
     return run
+
+
+def spread(model: torch.nn.Module, value_head: torch.nn.Module | None, layout: ProcessLayout,
+           device: torch.device, settings: TrainerSettings):
+    """(model the trainer calls, DataParallel, generation context) for `trainer.parallel`.
+
+    One process: the model as it is. ddp: every rank holds the whole model (rank 0's weights
+    broadcast) and gradients are summed after accumulation. fsdp: the model is sharded
+    (`rlx.train.fsdp`); the trainer calls the sharded root and generation gathers it."""
+    if not layout.distributed:
+        return model, DataParallel(layout), nullcontext
+    if settings.parallel == "ddp":
+        broadcast_module(model, layout)
+        if value_head is not None:
+            broadcast_module(value_head, layout)
+        return model, DataParallel(layout), nullcontext
+    from rlx.train.fsdp import full_weights, shard_model
+
+    root = shard_model(model, value_head, layout, device)
+    return root, DataParallel(layout, lockstep=True, reduces_grads=True), partial(full_weights, root)
 
 
 def resume(run: Run) -> None:
@@ -138,29 +192,38 @@ def resume(run: Run) -> None:
     state = load_latest(run.run_dir)
     if state is None:
         return
-    params = dict(run.model.named_parameters())
-    with torch.no_grad():
-        for name, value in state["model"].items():
-            params[name].copy_(value)
+    load_trainable_state(run.model, state["model"])
     if run.value_head is not None:
-        run.value_head.load_state_dict(state["value_head"])
-    run.optimizer.load_state_dict(state["optimizer"])
+        load_tensors(run.value_head.state_dict(keep_vars=True), state["value_head"])
+    run.optimizer.load_state_dict(shard_optimizer_state(state["optimizer"], run.optimizer))
     run.scheduler.load_state_dict(state["scheduler"])
     run.curriculum.load_state_dict(state["curriculum"])
+    if "entropy_history" in state:  # EPO's per-turn entropy history (checkpoints since EPO)
+        run.entropy_history.load_state_dict(state["entropy_history"])
     set_rng_state(state["rng"])
     run.start_iteration = state["step"]
-    print(f"rlx: resumed from checkpoint at iteration {state['step']}")
+    if run.parallel.is_main:
+        print(f"rlx: resumed from checkpoint at iteration {state['step']}")
 
 
-def run(run_dir: str | Path) -> dict[str, float]:
-    """Train the run in `run_dir` (a directory prepared by launch.py or rlx.replay)."""
+def run(run_dir: str | Path, should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
+    """Train the run in `run_dir` (a directory prepared by launch.py or rlx.replay).
+    `should_stop`: polled between iterations; True checkpoints and stops (SLURM's timeout signal)."""
     run_dir = Path(run_dir).resolve()
     config = read_config(run_dir)
-    training = build_run(config, run_dir)
+    layout = process_layout()  # one process, or torchrun's / SLURM's ranks
+    distributed.start(layout, device_for(layout, config["device"]))
     try:
-        metrics = train(training)
+        training = build_run(config, run_dir, layout)
+        if should_stop is not None:
+            training.should_stop = should_stop
+        try:
+            metrics = train(training)
+        finally:
+            for logger in training.loggers:
+                logger.finish()
     finally:
-        for logger in training.loggers:
-            logger.finish()
-    print(f"rlx: done; run directory {run_dir} (metrics in {run_dir / METRICS_FILE})")
+        distributed.stop(layout)
+    if layout.is_main:
+        print(f"rlx: done; run directory {run_dir} (metrics in {run_dir / METRICS_FILE})")
     return metrics

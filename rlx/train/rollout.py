@@ -45,12 +45,25 @@ def encode_prompt(tokenizer, messages: list[dict[str, str]]) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+def with_note(messages: list[dict[str, str]], note: str) -> list[dict[str, str]]:
+    """`messages` with `note` appended as a new line to the last message's content."""
+    last = messages[-1]
+    return [*messages[:-1], {**last, "content": f"{last['content']}\n{note}"}]
+
+
 def collect(engine, tokenizer, env: SingleTurnEnv, tasks: Sequence[Task], group_size: int,
-            seed: int) -> RolloutBatch:
-    """Generate `group_size` responses per task (one engine call) and score them."""
-    prompts = [encode_prompt(tokenizer, env.messages(t)) for t in tasks]
+            seed: int, prompt_notes: Sequence[str] | None = None) -> RolloutBatch:
+    """Generate `group_size` responses per task (one engine call) and score them.
+    `prompt_notes` (G,): a line appended to the last prompt message of the rollout at each
+    position of a group (e.g. its length budget, `rlx.reward.budget`)."""
     expanded = [t for t in tasks for _ in range(group_size)]
-    generations = engine.generate([p for p in prompts for _ in range(group_size)], seed=seed)
+    if prompt_notes is None:
+        prompts = [encode_prompt(tokenizer, env.messages(t)) for t in tasks]
+        prompts = [p for p in prompts for _ in range(group_size)]
+    else:
+        prompts = [encode_prompt(tokenizer, with_note(env.messages(t), prompt_notes[g]))
+                   for t in tasks for g in range(group_size)]
+    generations = engine.generate(prompts, seed=seed)
     input_ids, attention_mask, action_mask = pack_sequences(generations, tokenizer.pad_token_id)
     completions = tokenizer.batch_decode([g.response_ids for g in generations], skip_special_tokens=True)
     start = time.perf_counter()

@@ -12,7 +12,10 @@ class TrainerSettings:
     `minibatches` optimizer steps each, every step accumulating micro-batches of
     `micro_batch_size` sequences. `deterministic` makes CUDA runs repeatable (deterministic
     kernels and cuBLAS workspace; slower); CPU runs are repeatable without it.
-    `mixed_precision`: on CUDA, compute in bf16 under autocast over fp32 weights (no effect on CPU)."""
+    `mixed_precision`: on CUDA, compute in bf16 under autocast over fp32 weights (no effect on CPU).
+    `parallel`: with several training processes (`launcher.nprocs`, SLURM tasks), `ddp` keeps a
+    whole model on every rank and sums gradients; `fsdp` shards weights, gradients and optimizer
+    state over the ranks (FSDP2) for models that do not fit on one device. One process: no effect."""
 
     tasks_per_iter: int = 8
     group_size: int = 4
@@ -33,6 +36,7 @@ class TrainerSettings:
     eval_samples: int = 1
     deterministic: bool = False
     mixed_precision: Literal["bf16", "none"] = "bf16"
+    parallel: Literal["ddp", "fsdp"] = "ddp"
 
     def __post_init__(self):
         batch = self.tasks_per_iter * self.group_size

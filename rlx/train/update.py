@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
@@ -12,11 +12,13 @@ from torch import nn
 
 from rlx.algos.losses import loss_normalizers
 from rlx.rollout.logprobs import forward_logprobs
+from rlx.train.parallel import DataParallel, full_tensor
 
 
 @dataclass
 class TrainBatch:
-    """Everything the update reads, (B,T) on CPU; `old_values`/`ref_logprobs` may be None."""
+    """Everything the update reads, (B,T) on CPU; `old_values`/`ref_logprobs` may be None.
+    `entropy_ref`: each action token's historical entropy (EPO's smoothing), else None."""
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
@@ -26,6 +28,7 @@ class TrainBatch:
     returns: torch.Tensor
     ref_logprobs: torch.Tensor | None = None
     old_values: torch.Tensor | None = None
+    entropy_ref: torch.Tensor | None = None
 
     def rows(self, idx: torch.Tensor, device: torch.device) -> "TrainBatch":
         """Rows `idx`, trimmed to the columns any of them uses, moved to `device`."""
@@ -42,34 +45,38 @@ def used_columns(attention_mask: torch.Tensor) -> slice:
     return slice(int(used.min()), int(used.max()) + 1) if used.numel() else slice(0, 0)
 
 
-def micro_batches(n: int, size: int) -> Iterator[torch.Tensor]:
-    for start in range(0, n, size):
-        yield torch.arange(start, min(start + size, n))
-
-
 @torch.no_grad()
 def score_tokens(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
                  micro_batch_size: int, chunk_size: int, temperature: float, device: torch.device,
                  value_head: nn.Module | None = None, with_entropy: bool = False,
+                 parallel: DataParallel = DataParallel(),
                  ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Per-token log-probs (and values, entropies) of a batch without gradients, (B,T) on CPU."""
+    """Per-token log-probs (and values, entropies) of a batch without gradients, (B,T) on CPU.
+    With several ranks each scores its share of the rows and all get the whole result."""
     was_training = model.training
     model.eval()
     logprobs = torch.zeros(input_ids.shape, dtype=torch.float32)
     values = torch.zeros(input_ids.shape, dtype=torch.float32) if value_head is not None else None
     entropy = torch.zeros(input_ids.shape, dtype=torch.float32) if with_entropy else None
-    for idx in micro_batches(input_ids.shape[0], micro_batch_size):
+    rows = torch.arange(input_ids.shape[0])
+    for idx, real in parallel.micro_batches(rows, micro_batch_size):
         cols = used_columns(attention_mask[idx])
         out = forward_logprobs(model, input_ids[idx][:, cols].to(device),
                                attention_mask[idx][:, cols].to(device), chunk_size=chunk_size,
                                temperature=temperature, value_head=value_head,
                                with_entropy=with_entropy)
+        if not real:  # a filler pass that keeps FSDP ranks in step
+            continue
         logprobs[idx, cols] = out.logprobs.float().cpu()
         if values is not None:
             values[idx, cols] = out.values.float().cpu()
         if entropy is not None:
             entropy[idx, cols] = out.entropy.float().cpu()
     model.train(was_training)
+    if parallel.layout.distributed:
+        mine = parallel.share(rows)
+        logprobs, values, entropy = (None if t is None else parallel.gather_rows(t[mine])
+                                     for t in (logprobs, values, entropy))
     return logprobs, values, entropy
 
 
@@ -77,11 +84,17 @@ def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.
                objective, batch: TrainBatch, *, epochs: int, minibatches: int, micro_batch_size: int,
                max_grad_norm: float, chunk_size: int, temperature: float, device: torch.device,
                generator: torch.Generator,
-               autocast: Callable[[], AbstractContextManager] = nullcontext) -> dict[str, float]:
+               autocast: Callable[[], AbstractContextManager] = nullcontext,
+               parallel: DataParallel = DataParallel()) -> dict[str, float]:
     """`epochs` passes; each shuffles the batch into `minibatches` optimizer steps whose
-    micro-batches accumulate gradients so that the step equals one full-minibatch loss."""
+    micro-batches accumulate gradients so that the step equals one full-minibatch loss.
+
+    Several ranks: all hold the same batch and draw the same permutation; each accumulates
+    its share of every mini-batch (losses normalised by the whole mini-batch's counts), the
+    gradients are summed over ranks before clipping, so every rank takes the same step."""
     params = [p for p in optimizer.param_groups[0]["params"]]
     sums: dict[str, float] = defaultdict(float)
+    grad_norms = 0.0
     n = batch.input_ids.shape[0]
     with_entropy = objective.entropy_coef > 0
     for _ in range(epochs):
@@ -89,8 +102,8 @@ def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.
         for mb in order.chunk(minibatches):
             optimizer.zero_grad(set_to_none=True)
             num_tokens, num_seqs = loss_normalizers(batch.action_mask[mb])
-            for local in micro_batches(len(mb), micro_batch_size):
-                part = batch.rows(mb[local], device)
+            for idx, real in parallel.micro_batches(mb, micro_batch_size):
+                part = batch.rows(idx, device)
                 with autocast():
                     out = forward_logprobs(model, part.input_ids, part.attention_mask,
                                            chunk_size=chunk_size, temperature=temperature,
@@ -99,13 +112,19 @@ def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.
                         out.logprobs, part.old_logprobs, part.advantages, part.action_mask,
                         ref_logprobs=part.ref_logprobs, entropy=out.entropy, values=out.values,
                         old_values=part.old_values, returns=part.returns,
+                        entropy_ref=part.entropy_ref,
                         num_tokens=num_tokens, num_seqs=num_seqs,
                     )
+                if not real:  # a filler pass that keeps FSDP ranks in step: no gradient
+                    (loss * 0.0).backward()
+                    continue
                 loss.backward()
                 for k, v in stats.items():
                     sums[k] += float(v)  # each is this micro-batch's share of the mini-batch value
+            parallel.sum_grads(params)
             grad_norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
             optimizer.step()
-            sums["policy/grad_norm"] += float(grad_norm)
+            grad_norms += float(full_tensor(grad_norm))
     steps = epochs * minibatches
-    return {k: v / steps for k, v in sums.items()}
+    stats = {k: v / steps for k, v in parallel.sum_stats(sums).items()}
+    return {**stats, "policy/grad_norm": grad_norms / steps}

@@ -20,7 +20,8 @@ LOSSES = sorted((CONF / "loss").glob("*.yaml"))
 def test_the_expected_choices_exist():
     assert {p.stem for p in ADVANTAGES} >= {
         "grpo", "dr_grpo", "lite_ppo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "gae"}
-    assert {p.stem for p in LOSSES} >= {"ppo_clip", "clip_higher", "dual_clip", "gspo"}
+    assert {p.stem for p in LOSSES} >= {"ppo_clip", "clip_higher", "dual_clip", "gspo",
+                                        "clip_cov", "kl_cov", "epo"}
 
 
 @pytest.mark.parametrize("path", ADVANTAGES, ids=lambda p: p.stem)
@@ -50,12 +51,14 @@ def test_loss_config_instantiates_and_runs(path, make_batch):
         logprobs, logprobs.detach() - 0.05, batch["rewards"], mask,
         ref_logprobs=logprobs.detach() + 0.1, entropy=torch.rand(6, 7, dtype=torch.float64),
         values=values, old_values=values.detach(), returns=batch["rewards"],
+        entropy_ref=torch.full((6, 7), 0.5, dtype=torch.float64) if objective.smoothing else None,
         num_tokens=num_tokens, num_seqs=num_seqs,
     )
     loss.backward()
     assert loss.dim() == 0 and torch.isfinite(loss)
     assert logprobs.grad is not None and values.grad is not None
-    assert {"loss/policy", "loss/kl", "loss/entropy", "loss/value", "loss/total", "policy/clipfrac"} <= stats.keys()
+    assert {"loss/policy", "loss/kl", "loss/entropy", "loss/value", "loss/total", "policy/clipfrac",
+            "policy/clipfrac_low", "policy/clipfrac_high", "policy/approx_kl"} <= stats.keys()
 
 
 def test_named_variants_carry_their_settings():

@@ -145,3 +145,13 @@ def test_trainer_cross_field_check_runs_before_launch():
     cfg = OmegaConf.to_container(check_overrides(["trainer.minibatches=3"]), resolve=True)
     with pytest.raises(ConfigError, match="minibatches=3 must divide"):
         validate_config(cfg)
+
+
+def test_fsdp_refuses_a_curriculum_that_runs_the_policy_itself():
+    from rlx.launch import validate_config
+
+    cfg = OmegaConf.to_container(check_overrides(["curriculum=pcl", "trainer.parallel=fsdp"]), resolve=True)
+    with pytest.raises(ConfigError, match=r"runs the policy model itself and does not support trainer.parallel=fsdp"):
+        validate_config(cfg)
+    ok = OmegaConf.to_container(check_overrides(["curriculum=difficulty_band", "trainer.parallel=fsdp"]), resolve=True)
+    validate_config(ok)

@@ -1,8 +1,10 @@
+import pytest
 import torch
 
 from rlx.config.compose import check_overrides
 from rlx.envs.base import Score, Task
-from rlx.reward.shaping import format_bonus, invalid_action_penalty, overlong_penalty
+from rlx.reward.shaping import (action_runs, format_bonus, invalid_action_penalty, overlong_penalty,
+                                step_penalty)
 from rlx.train.rollout import RolloutBatch
 
 
@@ -36,3 +38,18 @@ def test_reward_terms_compose_as_a_list():
     cfg = check_overrides(["reward=[format,invalid_action]"])
     assert set(cfg.reward) == {"format", "invalid_action"}
     assert check_overrides([]).reward == {}
+
+
+def test_action_runs_count_turns():
+    mask = torch.tensor([[1, 1, 0, 0, 0, 0],    # one step row
+                         [0, 1, 1, 0, 1, 1],    # a trajectory row: 2 turns
+                         [1, 0, 1, 0, 1, 0],    # 3 turns
+                         [0, 0, 0, 0, 0, 0]])   # an errored episode: no actions
+    assert action_runs(mask).tolist() == [1, 2, 3, 0]
+
+
+def test_step_penalty_per_step_and_per_trajectory():
+    b = batch([True] * 3, [2, 3, 1])  # step rows / single-turn answers: one step each
+    assert step_penalty(b, penalty=0.05).tolist() == pytest.approx([-0.05] * 3)
+    b.action_mask = torch.tensor([[1, 0, 1], [1, 1, 1], [0, 0, 0]], dtype=torch.bool)
+    assert step_penalty(b, penalty=0.05).tolist() == pytest.approx([-0.1, -0.05, 0.0])
