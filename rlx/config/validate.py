@@ -156,6 +156,8 @@ def _check_schema_fields(cfg: Mapping[str, Any], schema: type, where: str, probl
 def _type_name(tp: Any) -> str:
     if tp is type(None):
         return "null"
+    if typing.get_origin(tp) is typing.Literal:  # e.g. 'one of auto'
+        return "one of " + "|".join(str(a) for a in typing.get_args(tp))
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 

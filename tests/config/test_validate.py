@@ -16,6 +16,7 @@ class Settings:
     mode: Literal["fast", "slow"] = "fast"
     betas: tuple[float, float] = (0.9, 0.99)
     name: str | None = None
+    workers: int | Literal["auto"] = 1
 
 
 def load(path: DataPath("GSM8K jsonl", how="download it to data/gsm8k.jsonl"), split: str = "train"):
@@ -55,6 +56,11 @@ def test_bool_is_not_an_int():
 def test_literal_lists_choices():
     (msg,) = problems({"t": {"_target_": f"{T}.Settings", "lr": 1.0, "mode": "fsat"}})
     assert "['fast', 'slow']" in msg and 'did you mean "fast"' in msg
+
+
+def test_union_with_a_literal_names_its_values():
+    (msg,) = problems({"t": {"_target_": f"{T}.Settings", "lr": 1.0, "workers": "two"}})
+    assert msg == "t.workers: expected int or one of auto, got 'two' (str)"
 
 
 def test_tuple_length_and_items():
