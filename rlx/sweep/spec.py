@@ -75,7 +75,10 @@ def load_sweep(path: str | Path) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
         raise ConfigError([f"sweep file {path} not found"])
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:  # e.g. an unquoted `reward=[a,b]` inside a [...] list
+        raise ConfigError([f"{path} is not valid YAML (quote overrides holding [ ] or , ): {err}"]) from None
     if not isinstance(raw, Mapping):
         raise ConfigError([f"{path}: a sweep file is a mapping with keys {', '.join(SPEC_KEYS)}"])
     _unknown_keys(raw, SPEC_KEYS, str(path))

@@ -69,6 +69,12 @@ def train(run: Run) -> dict[str, float]:
     bar = tqdm(range(run.start_iteration, run.iterations), desc="rlx", unit="it",
                initial=run.start_iteration, total=run.iterations, dynamic_ncols=True,
                disable=not run.parallel.is_main)
+    if s.eval_at_start and run.eval_tasks and run.start_iteration == 0:  # the "before" figure
+        before = run_evaluation(run, derive_seed(run.seed, "eval", "start"))
+        for logger in run.loggers:
+            logger.log(before, step=0)
+        if run.parallel.is_main:
+            tqdm.write(f"before training: eval pass@1 {before['eval/pass@1']:.3f}")
     for it in bar:
         start = time.perf_counter()
         with run.autocast():
@@ -94,9 +100,7 @@ def train(run: Run) -> dict[str, float]:
             "policy/lr": run.scheduler.get_last_lr()[0], "train/iteration": it + 1,
         }
         if run.eval_tasks and due(it, s.eval_every, run.iterations):
-            with run.autocast():
-                metrics.update(evaluate(run.eval_collect or run.collect, run.eval_tasks,
-                                        s.eval_samples, seed=derive_seed(run.seed, "eval", it)))
+            metrics.update(run_evaluation(run, derive_seed(run.seed, "eval", it)))
         for logger in run.loggers:
             logger.log(metrics, step=it + 1)
         bar.set_postfix(reward=f"{metrics['reward/mean']:.3f}")
@@ -113,6 +117,12 @@ def train(run: Run) -> dict[str, float]:
             break
     bar.close()
     return metrics
+
+
+def run_evaluation(run: Run, seed: int) -> dict[str, float]:
+    """pass@k and friends on the held-out tasks (`rlx.train.evaluate`)."""
+    with run.autocast():
+        return evaluate(run.eval_collect or run.collect, run.eval_tasks, run.settings.eval_samples, seed=seed)
 
 
 def collect_batch(run: Run, it: int) -> RolloutBatch:

@@ -32,6 +32,7 @@ class TrainerSettings:
     checkpoint_every: int = 0
     keep_checkpoints: int = 2
     eval_every: int = 0
+    eval_at_start: bool = False
     eval_tasks: int | None = 16
     eval_samples: int = 1
     deterministic: bool = False

@@ -51,6 +51,7 @@ def test_format_value():
 
 @pytest.mark.parametrize("text, needle", [
     ("nmae: x\n", "unknown key 'nmae' (did you mean \"name\"?)"),
+    ("overrides: [reward=[a,b]]\n", "is not valid YAML (quote overrides holding [ ] or , )"),
     ("points: [advantage=grpo]\n", "points must be a list of override lists"),
     ("grid: [seed]\n", "grid must map a config key"),
     ("optuna: {metric: m, params: {trainer.lr: {low: 1}}}\n", "optuna.params.trainer.lr: give {low, high"),

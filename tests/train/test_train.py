@@ -33,6 +33,18 @@ def test_smoke_experiment_writes_run_dir(tmp_path):
     assert list_checkpoints(run_dir)[-1].name == "step_2"
 
 
+def test_eval_at_start_logs_the_before_figure_at_step_0(tmp_path):
+    _, rows = train_run(tmp_path, *FAST, "trainer.eval_at_start=true", "trainer.eval_tasks=3",
+                        "trainer.checkpoint_every=1")
+    assert [r["step"] for r in rows] == [0, 1, 2]
+    assert rows[0]["eval/num_tasks"] == 3.0 and 0.0 <= rows[0]["eval/pass@1"] <= 1.0
+    assert "reward/mean" not in rows[0] and "eval/pass@1" in rows[-1]
+    # a resumed run does not evaluate "before" again
+    _, more = train_run(tmp_path, *FAST, "trainer.eval_at_start=true", "trainer.eval_tasks=3",
+                        "trainer.checkpoint_every=1", "iterations=3", "resume=auto")
+    assert [r["step"] for r in more] == [0, 1, 2, 3]
+
+
 def test_every_trainable_parameter_changes_after_one_update(tmp_path):
     args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", *ONE_UPDATE]
     config, run_dir = prepare(check_overrides(args), choices={}, overrides=args)
