@@ -55,14 +55,18 @@ class LocalLauncher:
         return n
 
     def launch(self, run_dir: Path) -> dict | None:
-        processes = self.world_size(read_config(run_dir))
-        if processes > 1:
-            return self._call(torchrun_command(run_dir, processes), run_dir)
-        if self.mode == "inprocess":
+        if self.mode == "inprocess" and self.world_size(read_config(run_dir)) == 1:
             from rlx.train.recipe import run
 
             return run(run_dir)
-        return self._call([sys.executable, "-m", "rlx.train", str(run_dir)], run_dir)
+        return self._call(self.command(run_dir), run_dir)
+
+    def command(self, run_dir: Path) -> list[str]:
+        """The command line that trains `run_dir` in fresh processes (also used by local sweeps)."""
+        processes = self.world_size(read_config(run_dir))
+        if processes > 1:
+            return torchrun_command(run_dir, processes)
+        return [sys.executable, "-m", "rlx.train", str(run_dir)]
 
     @staticmethod
     def _call(cmd: list[str], run_dir: Path) -> None:

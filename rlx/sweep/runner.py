@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,20 +131,24 @@ def launch_points(registry: Registry, records: Sequence[PointRecord], config: di
         print(f"rlx: sweep {registry.name}: {len(records)} points queued as one job array; "
               f"follow with  python -m rlx.status {registry.sweep_dir}")
         return 0
-    return run_locally(run_dirs, parallel)
+    command = getattr(launcher, "command", None)
+    per_point = launcher.world_size(config) if hasattr(launcher, "world_size") else 1
+    return run_locally(run_dirs, parallel, command=command, per_point=per_point)
 
 
-def local_slots(parallel: int) -> list[dict[str, str]]:
-    """Environment overrides for each concurrent local slot: one GPU each when there are GPUs
-    (never more slots than GPUs), otherwise at most one slot per CPU core."""
+def local_slots(parallel: int, per_point: int = 1) -> list[dict[str, str]]:
+    """Environment overrides for each concurrent local slot: `per_point` GPUs each when there
+    are GPUs (never more slots than GPU groups), otherwise `per_point` CPU cores each."""
     gpus = visible_gpus()
     if gpus:
-        return [{"CUDA_VISIBLE_DEVICES": g} for g in gpus[: max(1, parallel)]]
+        groups = [gpus[i:i + per_point] for i in range(0, len(gpus) - per_point + 1, per_point)]
+        return [{"CUDA_VISIBLE_DEVICES": ",".join(g)} for g in groups[: max(1, parallel)]]
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if parallel > cpus:
-        print(f"rlx: {parallel} parallel points asked for but this job has {cpus} CPU(s); "
-              f"running {cpus} at a time")
-    return [{} for _ in range(max(1, min(parallel, cpus)))]
+    fits = max(1, cpus // per_point)
+    if parallel > fits:
+        print(f"rlx: {parallel} parallel points of {per_point} process(es) asked for but this job "
+              f"has {cpus} CPU(s); running {fits} at a time")
+    return [{} for _ in range(max(1, min(parallel, fits)))]
 
 
 def visible_gpus() -> list[str]:
@@ -159,18 +163,20 @@ def visible_gpus() -> list[str]:
         return []
 
 
-def run_locally(run_dirs: Sequence[Path], parallel: int) -> int:
-    """Train each run dir in its own process, `parallel` at a time; return the failure count.
-    Each process's output goes to `<run_dir>/train.log`."""
-    slots = local_slots(parallel)
+def run_locally(run_dirs: Sequence[Path], parallel: int, command: Callable[[Path], list[str]] | None = None,
+                per_point: int = 1) -> int:
+    """Train each run dir in fresh processes (`command(run_dir)`, default `python -m rlx.train
+    RUN_DIR`), `parallel` points at a time; return the failure count. Each point's output goes
+    to `<run_dir>/train.log`."""
+    slots = local_slots(parallel, per_point)
+    command = command or (lambda run_dir: [sys.executable, "-m", "rlx.train", str(run_dir)])
     free, pending, running, failed = list(range(len(slots))), list(run_dirs), {}, 0
     try:
         while pending or running:
             while pending and free:
                 run_dir, slot = pending.pop(0), free.pop(0)
                 log = (run_dir / "train.log").open("w")
-                proc = subprocess.Popen([sys.executable, "-m", "rlx.train", str(run_dir)],
-                                        stdout=log, stderr=subprocess.STDOUT,
+                proc = subprocess.Popen(command(run_dir), stdout=log, stderr=subprocess.STDOUT,
                                         env={**os.environ, **slots[slot]})
                 running[proc] = (run_dir, slot, log)
                 print(f"rlx: started {run_dir.name} (pid {proc.pid}); log {run_dir / 'train.log'}")

@@ -132,6 +132,13 @@ def test_torchrun_command():
                        "-m", "rlx.train", "/runs/x"]
 
 
+def test_launcher_command_is_torchrun_only_for_several_processes(tmp_path, monkeypatch):
+    monkeypatch.setattr("rlx.launchers.local.visible_gpus", lambda: 0)
+    (tmp_path / "config.yaml").write_text("device: cpu\n")
+    assert LocalLauncher(nprocs=2).command(tmp_path) == torchrun_command(tmp_path, 2)
+    assert LocalLauncher(nprocs=1).command(tmp_path)[1:] == ["-m", "rlx.train", str(tmp_path)]
+
+
 def test_validation_names_tasks_per_iter_and_process_count():
     from rlx.launch import validate_config
 
