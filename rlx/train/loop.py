@@ -96,7 +96,7 @@ def train(run: Run) -> dict[str, float]:
         metrics = {
             **rollout_metrics(batch, s.group_size), **shaping_stats, **adv_stats, **update_stats,
             **run.curriculum.update(*group_outcomes(batch, s.group_size)), **batch.stats,
-            **perf_metrics(batch, s.ppo_epochs, t_update, time.perf_counter() - start),
+            **perf_metrics(batch, train_batch, s.ppo_epochs, t_update, time.perf_counter() - start),
             "policy/lr": run.scheduler.get_last_lr()[0], "train/iteration": it + 1,
         }
         if run.eval_tasks and due(it, s.eval_every, run.iterations):
@@ -228,13 +228,15 @@ def compute_advantages(advantage_fn: Callable, batch: RolloutBatch, rewards: tor
     return episode_level(rewards, mask, batch.group_ids, steps=steps, estimator=advantage_fn)
 
 
-def perf_metrics(batch: RolloutBatch, epochs: int, update_time: float, total: float) -> dict:
-    tokens = batch.attention_mask.sum().item()
+def perf_metrics(batch: RolloutBatch, trained: TrainBatch, epochs: int, update_time: float,
+                 total: float) -> dict:
+    """Update speed over the rows actually trained on (a curriculum may drop some), overall
+    throughput over all rolled-out tokens."""
     return {
         "perf/time/update": update_time,
         "perf/time/iteration": total,
-        "perf/update_tokens_per_s": tokens * epochs / max(update_time, 1e-9),
-        "perf/throughput": tokens / max(total, 1e-9),
+        "perf/update_tokens_per_s": trained.attention_mask.sum().item() * epochs / max(update_time, 1e-9),
+        "perf/throughput": batch.attention_mask.sum().item() / max(total, 1e-9),
     }
 
 
