@@ -9,7 +9,6 @@ which case the last lines of the job's log are shown. Exit code 1 when any point
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import socket
@@ -19,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rlx.launchers.slurm import read_job_record
 from rlx.run_dir import CONFIG_FILE, read_config
 from rlx.run_status import read_status
 from rlx.sweep.registry import REGISTRY_FILE, PointRecord, load_registry
@@ -100,7 +100,7 @@ def pid_alive(pid: int | None) -> bool:
 
 def log_tail(run_dir: Path, lines: int = TAIL_LINES) -> list[str]:
     """The last lines of the newest log the run has: SLURM's job logs or the local train.log."""
-    job = read_job_file(run_dir)
+    job = read_job_record(run_dir) or {}
     named = [Path(job[k]) for k in ("stderr", "stdout") if job.get(k)]
     logs = [p for p in [*named, *run_dir.glob("slurm/**/*.err"), *run_dir.glob("slurm/**/*.out"),
                         run_dir / "train.log"] if p.is_file() and p.stat().st_size]
@@ -152,16 +152,8 @@ def records_for(path: Path) -> tuple[str, list[PointRecord]]:
     raise FileNotFoundError(f"{path} is neither a sweep directory ({REGISTRY_FILE}) nor a run directory ({CONFIG_FILE})")
 
 
-def read_job_file(run_dir: Path) -> dict:
-    """`<run_dir>/slurm_job.json` as written by the SLURM launcher ({} when absent)."""
-    try:
-        return json.loads((run_dir / "slurm_job.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def slurm_job_id(run_dir: Path) -> str | None:
-    return str(read_job_file(run_dir).get("job_id") or "") or None
+    return str((read_job_record(run_dir) or {}).get("job_id") or "") or None
 
 
 def varying(records: Sequence[PointRecord]) -> list[str]:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from rlx.envs.cpus import available_cpus
 from rlx.run_dir import read_config
 
 
@@ -48,7 +49,7 @@ class LocalLauncher:
             raise ValueError(f"launcher.nprocs={n}, but this machine has {gpus} visible CUDA "
                              f"device(s) (one process per GPU); use launcher.nprocs<={gpus} or "
                              "auto, or device=cpu for CPU processes")
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        cpus = available_cpus()
         if not on_gpu and n > cpus:
             raise ValueError(f"launcher.nprocs={n} CPU processes, but only {cpus} CPU(s) are "
                              f"available; use launcher.nprocs<={cpus}")
@@ -82,8 +83,20 @@ def torchrun_command(run_dir: Path, nprocs: int) -> list[str]:
             "--nproc_per_node", str(nprocs), "-m", "rlx.train", str(run_dir)]
 
 
-def visible_gpus() -> int:
-    """CUDA devices this process may use (honours CUDA_VISIBLE_DEVICES)."""
+def visible_gpu_ids() -> list[str]:
+    """The CUDA devices this process may use, named as CUDA_VISIBLE_DEVICES names them (so a
+    child process can be given a subset); [] without CUDA."""
     import torch
 
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if not torch.cuda.is_available():
+        return []
+    count = torch.cuda.device_count()
+    named = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if named is None:
+        return [str(i) for i in range(count)]
+    return [g.strip() for g in named.split(",") if g.strip()][:count]
+
+
+def visible_gpus() -> int:
+    """How many CUDA devices this process may use."""
+    return len(visible_gpu_ids())

@@ -300,5 +300,8 @@ def write_job_record(run_dir: Path, job: Any) -> dict[str, Any]:
 
 
 def read_job_record(run_dir: Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / JOB_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    """`<run_dir>/slurm_job.json`, or None when the run has none (or it cannot be read)."""
+    try:
+        return json.loads((Path(run_dir) / JOB_FILE).read_text())
+    except (OSError, ValueError):
+        return None

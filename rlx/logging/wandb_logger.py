@@ -35,9 +35,7 @@ class WandbLogger:
     ):
         import wandb
 
-        id_file = Path(run_dir) / RUN_ID_FILE
-        run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
-        id_file.write_text(run_id)
+        run_id = run_id_for(run_dir)
         os.environ.setdefault("WANDB_SILENT", "true")
         self.run = wandb.init(
             project=project,
@@ -59,3 +57,14 @@ class WandbLogger:
 
     def finish(self) -> None:
         self.run.finish()
+
+
+def run_id_for(run_dir: Path) -> str:
+    """The run directory's W&B run id: the stored one, or a new one, stored now (a resumed run,
+    and a sweep point whose id was fixed when the sweep was made, keep theirs)."""
+    id_file = Path(run_dir) / RUN_ID_FILE
+    if id_file.exists():
+        return id_file.read_text().strip()
+    run_id = uuid.uuid4().hex[:12]
+    id_file.write_text(run_id)
+    return run_id

@@ -21,7 +21,9 @@ from hydra.utils import instantiate
 
 from rlx.config.compose import check_overrides, chosen_groups
 from rlx.config.validate import ConfigError
+from rlx.envs.cpus import available_cpus
 from rlx.launch import resolved, validate_config
+from rlx.launchers.local import visible_gpu_ids
 from rlx.run_dir import new_run_dir, write_run_files
 from rlx.sweep.registry import PointRecord, Registry
 
@@ -109,13 +111,9 @@ def preset_wandb_id(run_dir: Path, config: dict[str, Any]) -> str | None:
     """Fix the W&B run id now (the logger reuses it), so the registry can name it before the run."""
     if (config.get("logger") or {}).get("_target_") != WANDB_TARGET:
         return None
-    import uuid
+    from rlx.logging.wandb_logger import run_id_for
 
-    from rlx.logging.wandb_logger import RUN_ID_FILE
-
-    run_id = uuid.uuid4().hex[:12]
-    (run_dir / RUN_ID_FILE).write_text(run_id)
-    return run_id
+    return run_id_for(run_dir)
 
 
 def launch_points(registry: Registry, records: Sequence[PointRecord], config: dict[str, Any],
@@ -139,28 +137,16 @@ def launch_points(registry: Registry, records: Sequence[PointRecord], config: di
 def local_slots(parallel: int, per_point: int = 1) -> list[dict[str, str]]:
     """Environment overrides for each concurrent local slot: `per_point` GPUs each when there
     are GPUs (never more slots than GPU groups), otherwise `per_point` CPU cores each."""
-    gpus = visible_gpus()
+    gpus = visible_gpu_ids()
     if gpus:
         groups = [gpus[i:i + per_point] for i in range(0, len(gpus) - per_point + 1, per_point)]
         return [{"CUDA_VISIBLE_DEVICES": ",".join(g)} for g in groups[: max(1, parallel)]]
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cpus = available_cpus()
     fits = max(1, cpus // per_point)
     if parallel > fits:
         print(f"rlx: {parallel} parallel points of {per_point} process(es) asked for but this job "
               f"has {cpus} CPU(s); running {fits} at a time")
     return [{} for _ in range(max(1, min(parallel, fits)))]
-
-
-def visible_gpus() -> list[str]:
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        return [g for g in env.split(",") if g.strip()]
-    try:
-        import torch
-
-        return [str(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # no usable torch.cuda: a CPU machine
-        return []
 
 
 def run_locally(run_dirs: Sequence[Path], parallel: int, command: Callable[[Path], list[str]] | None = None,

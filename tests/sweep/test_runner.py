@@ -95,12 +95,29 @@ def test_sweep_points_share_a_wandb_group_and_keep_their_preset_run_id(tmp_path,
 
 
 def test_local_slots_one_gpu_each(monkeypatch):
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    gpus = lambda *ids: monkeypatch.setattr("rlx.sweep.runner.visible_gpu_ids", lambda: list(ids))  # noqa: E731
+    gpus("3", "5")
     assert local_slots(4) == [{"CUDA_VISIBLE_DEVICES": "3"}, {"CUDA_VISIBLE_DEVICES": "5"}]
     assert local_slots(1) == [{"CUDA_VISIBLE_DEVICES": "3"}]
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3,4")
+    gpus("0", "1", "2", "3", "4")
     assert local_slots(4, per_point=2) == [{"CUDA_VISIBLE_DEVICES": "0,1"}, {"CUDA_VISIBLE_DEVICES": "2,3"}]
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    gpus()
     assert local_slots(1) == [{}]
-    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr("rlx.sweep.runner.available_cpus", lambda: 4)
     assert len(local_slots(8, per_point=2)) == 2 and len(local_slots(3)) == 3
+
+
+def test_visible_gpu_ids_follow_cuda_visible_devices(monkeypatch):
+    import torch
+
+    from rlx.launchers.local import visible_gpu_ids, visible_gpus
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # e.g. a fake GRES on a CPU node
+    assert visible_gpu_ids() == [] and visible_gpus() == 0
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert visible_gpu_ids() == ["3", "5"] and visible_gpus() == 2
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert visible_gpu_ids() == ["0", "1"]

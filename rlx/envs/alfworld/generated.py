@@ -38,6 +38,7 @@ from rlx.envs.alfworld.engine import require_alfworld
 from rlx.envs.alfworld.expert import expert_walkthrough, planner_walkthrough
 from rlx.envs.alfworld.generator import Layout, make_game, make_layout, mark_solved, write_game
 from rlx.envs.base import Task
+from rlx.envs.cpus import available_cpus
 
 GENERATOR_VERSION = 1  # bump when generated games change for the same settings
 MAX_ATTEMPTS = 25
@@ -195,8 +196,7 @@ class GeneratedGames:
 
     def _generate(self, split: Literal["train", "eval"], indices: list[int]) -> Iterator[dict]:
         self.layouts(split)  # computed once here, shipped to the workers with self
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        workers = min(self.workers or min(cpus, 8), len(indices))
+        workers = min(self.workers or min(available_cpus(), 8), len(indices))
         if workers <= 1 or len(indices) < 4:
             yield from (self.generate_one(split, i) for i in indices)
             return
