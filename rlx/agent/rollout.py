@@ -22,7 +22,7 @@ from rlx.envs.base import Score, Task
 from rlx.envs.text_env import Step
 from rlx.rollout.base import Generation
 from rlx.rollout.batch import pack_sequences
-from rlx.train.rollout import RolloutBatch, encode_prompt
+from rlx.rollout.batch import RolloutBatch, encode_prompt
 from rlx.utils.seeding import derive_seed
 
 

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from rlx.algos.groups import group_size
-from rlx.train.rollout import RolloutBatch
+from rlx.rollout.batch import RolloutBatch
 
 
 def budget_reward(lengths: Tensor, budgets: Tensor, max_length: int, *, alpha: float = 1.0,

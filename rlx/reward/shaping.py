@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from rlx.train.rollout import RolloutBatch
+from rlx.rollout.batch import RolloutBatch
 
 
 def invalid_action_penalty(batch: RolloutBatch, *, penalty: float = 0.1) -> torch.Tensor:

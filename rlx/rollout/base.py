@@ -17,11 +17,14 @@ class Generation:
     prompt_ids: the prompt tokens as given.
     response_ids: the sampled tokens, without padding; ends with an eos token when `finished`.
     finished: the model emitted eos (False when cut at `max_new_tokens`).
+    logprobs: the sampler's log-probability of each response token (len(response_ids)), as the
+        engine computed it while sampling; None when the engine does not report them.
     """
 
     prompt_ids: list[int]
     response_ids: list[int]
     finished: bool
+    logprobs: list[float] | None = None
 
 
 @dataclass

@@ -1,11 +1,14 @@
-"""Turn generations into the (B, T) tensors the log-prob forward and the losses use."""
+"""The rollout batch type and turning generations into the (B, T) tensors the log-prob forward and
+the losses use. Environments, rewards, agents and the trainer all read `RolloutBatch` from here."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 
+from rlx.envs.base import Score, Task
 from rlx.rollout.base import Generation
 
 
@@ -45,3 +48,56 @@ def pack_sequences(
     if device is not None:
         return input_ids.to(device), attention_mask.to(device), action_mask.to(device)
     return input_ids, attention_mask, action_mask
+
+
+@dataclass
+class RolloutBatch:
+    """B rows of prompt + response, right-padded, (B,T) tensors on CPU. Single-turn: one row per
+    sampled answer (tasks x G). Multi-turn: one row per policy step of tasks x G episodes."""
+
+    tasks: list[Task]                # (B,) the task of each sequence
+    group_ids: torch.Tensor          # (B,) long; sequences of one task share an id
+    input_ids: torch.Tensor          # (B,T)
+    attention_mask: torch.Tensor     # (B,T)
+    action_mask: torch.Tensor        # (B,T) response tokens
+    completions: list[str]           # (B,) decoded responses
+    scores: list[Score]              # (B,) task scores
+    finished: list[bool]             # (B,) stopped at eos (False: cut at max_new_tokens)
+    seq_rewards: torch.Tensor = field(default=None)  # (B,) task reward + shaping
+    stats: dict[str, float] = field(default_factory=dict)
+    # multi-turn batches (rlx.agent): one row per policy step
+    episode_ids: torch.Tensor | None = None   # (B,) the episode of each row
+    step_ids: torch.Tensor | None = None      # (B,) the step's index in its episode
+    anchor_ids: torch.Tensor | None = None    # (B,) anchor-state key of the step (GiGPO)
+    context_ids: torch.Tensor | None = None   # (B, K+1) keys of the last k observations (HGPO)
+    episode_tasks: list[Task] | None = None   # (E,) the task of each episode
+    episode_won: list[bool] | None = None     # (E,) solved
+    # the sampler's own per-token log-probs (vLLM), for mismatch metrics and correction
+    sampler_logprobs: torch.Tensor | None = None  # (B,T) float on action tokens, 0 elsewhere
+
+    @property
+    def response_lengths(self) -> torch.Tensor:
+        return self.action_mask.sum(-1)
+
+
+def encode_prompt(tokenizer, messages: list[dict[str, str]]) -> list[int]:
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def with_note(messages: list[dict[str, str]], note: str) -> list[dict[str, str]]:
+    """`messages` with `note` appended as a new line to the last message's content."""
+    last = messages[-1]
+    return [*messages[:-1], {**last, "content": f"{last['content']}\n{note}"}]
+
+
+def episode_returns(batch: RolloutBatch) -> torch.Tensor:
+    """(E,) the summed reward of each episode (single-turn: each row is an episode)."""
+    if batch.episode_ids is None:
+        return batch.seq_rewards
+    num = len(batch.episode_tasks)
+    return torch.zeros(num).index_add_(0, batch.episode_ids, batch.seq_rewards.float())
+
+
+def episode_solved(batch: RolloutBatch) -> list[bool]:
+    return batch.episode_won if batch.episode_won is not None else [s.correct for s in batch.scores]

@@ -14,7 +14,7 @@ import torch
 
 from rlx.curriculum.base import TrainingSelector
 from rlx.envs.base import Score, Task
-from rlx.train.rollout import RolloutBatch, episode_returns, episode_solved
+from rlx.rollout.batch import RolloutBatch, episode_returns, episode_solved
 from rlx.train.update import TrainBatch
 
 # batch.stats entries that add up over rounds of rollouts; the rest are averaged

@@ -8,7 +8,7 @@ from math import comb
 import torch
 
 from rlx.envs.base import Task
-from rlx.train.rollout import RolloutBatch, episode_returns, episode_solved
+from rlx.rollout.batch import RolloutBatch, episode_returns, episode_solved
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

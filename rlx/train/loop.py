@@ -24,7 +24,8 @@ from rlx.train.batching import filtered_rollouts, group_outcomes, select_trainin
 from rlx.train.checkpoint import save_checkpoint
 from rlx.train.evaluate import evaluate
 from rlx.train.parallel import DataParallel, full_state, trainable_state
-from rlx.train.rollout import RolloutBatch, rollout_metrics, token_rewards
+from rlx.rollout.batch import RolloutBatch
+from rlx.train.rollout import rollout_metrics, token_rewards
 from rlx.train.settings import TrainerSettings
 from rlx.train.update import TrainBatch, ppo_update, score_tokens
 from rlx.utils.seeding import derive_seed, rng_state

@@ -17,7 +17,7 @@ from rlx.distributed import all_gather_objects
 from rlx.envs.base import Task
 from rlx.train.batching import concat_batches, merge_stats
 from rlx.train.parallel import DataParallel
-from rlx.train.rollout import RolloutBatch
+from rlx.rollout.batch import RolloutBatch
 from rlx.utils.seeding import derive_seed
 
 

@@ -14,7 +14,7 @@ from rlx.logging.base import read_metrics
 from rlx.models.tiny import build_tiny
 from rlx.rollout.hf import HFEngine
 from rlx.train.recipe import run
-from rlx.train.rollout import encode_prompt
+from rlx.rollout.batch import encode_prompt
 from tests.envs.toy_env import ToyWalkEnv
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from rlx.envs.base import Score, Task
-from rlx.train.rollout import RolloutBatch
+from rlx.rollout.batch import RolloutBatch
 from rlx.utils.seeding import derive_seed
 
 

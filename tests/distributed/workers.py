@@ -27,7 +27,8 @@ from rlx.rollout.logprobs import forward_logprobs
 from rlx.train.loop import compute_advantages
 from rlx.train.parallel import (DataParallel, full_state, load_tensors, load_trainable_state,
                                 shard_optimizer_state, trainable_state)
-from rlx.train.rollout import RolloutBatch, token_rewards
+from rlx.rollout.batch import RolloutBatch
+from rlx.train.rollout import token_rewards
 from rlx.train.sharded_collect import shard_collect
 from rlx.train.update import TrainBatch, ppo_update, score_tokens
 

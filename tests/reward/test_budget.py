@@ -10,7 +10,8 @@ from rlx.envs.base import Score, Task
 from rlx.reward.budget import (LengthBudget, budget_reward, collect_prompt_notes, position_in_group,
                                subgroup_of)
 from rlx.train.recipe import with_prompt_notes
-from rlx.train.rollout import RolloutBatch, collect, with_note
+from rlx.rollout.batch import RolloutBatch, with_note
+from rlx.train.rollout import collect
 
 C = math.cos(math.pi / 4)  # beta cos(pi b / 2L) for b = L / 2
 

@@ -10,7 +10,7 @@ from rlx.config.compose import check_overrides
 from rlx.envs.base import Score, Task
 from rlx.reward.combine import combine_rewards, dvao, normalize_then_sum, reward_sum, uses_group_stats
 from rlx.train.loop import shape_rewards
-from rlx.train.rollout import RolloutBatch
+from rlx.rollout.batch import RolloutBatch
 
 S = 1 / math.sqrt(2)  # z-score of a two-rollout group with different values
 

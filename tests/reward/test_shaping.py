@@ -5,7 +5,7 @@ from rlx.config.compose import check_overrides
 from rlx.envs.base import Score, Task
 from rlx.reward.shaping import (action_runs, format_bonus, invalid_action_penalty, overlong_penalty,
                                 step_penalty)
-from rlx.train.rollout import RolloutBatch
+from rlx.rollout.batch import RolloutBatch
 
 
 def batch(format_ok, lengths):
