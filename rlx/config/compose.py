@@ -96,12 +96,13 @@ def check_overrides(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> Dict
     plain: list[str] = []
     for arg in overrides:
         prefix, key, value = _split_override(arg)
-        if key in groups:
-            choices = group_choices(key, conf_dir)
+        group = key.partition("@")[0]  # 'advantage@advantage.base': a group default nested in a config
+        if key in groups or (group in groups and "@" in key):
+            choices = group_choices(group, conf_dir)
             for v in _choice_values(value):
                 if v not in choices:
                     problems.append(
-                        f'{key}={v}: unknown {key} "{v}"{did_you_mean(v, choices)}; '
+                        f'{key}={v}: unknown {group} "{v}"{did_you_mean(v, choices)}; '
                         f"choices: {', '.join(choices)}"
                     )
             first = _choice_values(value)[:1]
@@ -112,11 +113,18 @@ def check_overrides(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> Dict
             plain.append(f"{prefix}{key}={value.split(',')[0] if sweep else value}")
     if problems:
         raise ConfigError(problems)
-    group_only = [a for a in plain if _split_override(a)[1] in groups]
-    base = OmegaConf.to_container(compose(group_only, conf_dir), resolve=False)
+    group_only = [a for a in plain if _split_override(a)[1] in groups or "@" in _split_override(a)[1]]
+    composed = compose(group_only, conf_dir, return_hydra_config=True)
+    nested = _nested_group_defaults(composed.hydra.runtime.choices)
+    base = OmegaConf.to_container(composed, resolve=False)
+    base.pop("hydra", None)
     for arg in plain:
-        prefix, key, _ = _split_override(arg)
-        if key in groups or prefix in ("+", "++"):
+        prefix, key, value = _split_override(arg)
+        if key in groups or prefix in ("+", "++") or "@" in key:
+            continue
+        if key in nested:
+            problems.append(f"{key}={value}: {key} is a choice of the {nested[key]} group; "
+                            f"choose it with {nested[key]}@{key}={value}")
             continue
         missing = _missing_key(base, key)
         if missing:
@@ -127,6 +135,17 @@ def check_overrides(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> Dict
         return compose(plain, conf_dir)
     except Exception as err:  # Hydra's own message is specific enough here
         raise ConfigError([str(err).strip()]) from err
+
+
+def _nested_group_defaults(choices: Mapping[str, Any]) -> dict[str, str]:
+    """{package: group} of the group defaults placed inside another config, e.g. SALT's
+    base estimator: {"advantage.base": "advantage"} from the choice key 'advantage@advantage.base'."""
+    out = {}
+    for name in choices:
+        group, at, package = str(name).partition("@")
+        if at and not group.startswith("hydra"):
+            out[package] = group
+    return out
 
 
 def _missing_key(cfg: Any, dotted: str) -> str | None:
