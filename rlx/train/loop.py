@@ -188,9 +188,11 @@ def prepare_update(run: Run, batch: RolloutBatch) -> tuple[TrainBatch, dict[str,
         kl_penalty = run.objective.reward_kl(old_logprobs, ref_logprobs) * batch.action_mask
         rewards = rewards - kl_penalty
         stats["reward/kl_penalty"] = (kl_penalty.sum() / batch.action_mask.sum().clamp(min=1)).item()
+    advantage_started = time.perf_counter()
     advantages, returns = compute_advantages(run.advantage_fn, batch, rewards, old_values, entropy)
     mask = batch.action_mask.bool()
     stats.update({
+        "perf/time/advantage": time.perf_counter() - advantage_started,
         "policy/entropy": entropy[mask].mean().item() if mask.any() else 0.0,
         "advantages/mean": advantages[mask].mean().item() if mask.any() else 0.0,
         "advantages/abs_mean": advantages[mask].abs().mean().item() if mask.any() else 0.0,

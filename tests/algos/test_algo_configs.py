@@ -11,10 +11,18 @@ from rlx.algos.advantages import needs_values
 from rlx.algos.step_advantages import needs_steps
 from rlx.algos.losses import loss_normalizers
 from rlx.algos.objective import Objective
+from rlx.config.compose import compose
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 ADVANTAGES = sorted((CONF / "advantage").glob("*.yaml"))
 LOSSES = sorted((CONF / "loss").glob("*.yaml"))
+
+
+def load(path: Path) -> dict:
+    """A group choice as the run sees it: composed by Hydra, so a choice's own defaults list
+    (e.g. SALT's base estimator, /advantage@base) is applied."""
+    node = compose([f"{path.parent.name}={path.stem}"])[path.parent.name]
+    return OmegaConf.to_container(node, resolve=True)
 
 
 def test_the_expected_choices_exist():
@@ -26,7 +34,7 @@ def test_the_expected_choices_exist():
 
 @pytest.mark.parametrize("path", ADVANTAGES, ids=lambda p: p.stem)
 def test_advantage_config_instantiates_and_runs(path, make_batch):
-    estimator = hydra.utils.instantiate(OmegaConf.load(path))
+    estimator = hydra.utils.instantiate(load(path))
     if needs_steps(estimator):
         pytest.skip("step-level estimator: run with steps= in tests/algos/test_step_advantages.py")
     batch = make_batch(6, 7, seed=0)
@@ -40,7 +48,7 @@ def test_advantage_config_instantiates_and_runs(path, make_batch):
 
 @pytest.mark.parametrize("path", LOSSES, ids=lambda p: p.stem)
 def test_loss_config_instantiates_and_runs(path, make_batch):
-    objective = hydra.utils.instantiate(OmegaConf.load(path))
+    objective = hydra.utils.instantiate(load(path))
     assert isinstance(objective, Objective)
     batch = make_batch(6, 7, seed=1)
     mask = batch["action_mask"]
@@ -75,4 +83,4 @@ def test_named_variants_carry_their_settings():
 @pytest.mark.parametrize("path", ADVANTAGES + LOSSES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_config_passes_the_signature_validator(path):
     validate = pytest.importorskip("rlx.config.validate").validate
-    validate(OmegaConf.to_container(OmegaConf.load(path)))
+    validate(load(path))
