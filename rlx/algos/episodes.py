@@ -15,11 +15,18 @@ from torch import Tensor
 
 
 def pair_index(first: Tensor, second: Tensor) -> tuple[Tensor, int]:
-    """Dense ids 0..n-1 of the pairs (first[i], second[i]). (B,), (B,) -> ((B,), n)."""
+    """Dense ids 0..n-1 of the pairs (first[i], second[i]), numbered in the pairs' sorted
+    (lexicographic) order. (B,), (B,) -> ((B,), n).
+
+    Each column is first made dense on its own (1-D `torch.unique`), then the pair becomes
+    the single exact key a * n_b + b (< B^2): the same ids as `torch.unique(dim=0)` on the
+    stacked pairs, which is an order of magnitude slower on CPU.
+    """
     if first.numel() == 0:
         return first.new_zeros(0, dtype=torch.long), 0
-    pairs = torch.stack([first.long(), second.long()], dim=-1)
-    _, index = torch.unique(pairs, dim=0, return_inverse=True)
+    _, a = torch.unique(first.long(), return_inverse=True)
+    _, b = torch.unique(second.long(), return_inverse=True)
+    _, index = torch.unique(a * (int(b.max().item()) + 1) + b, return_inverse=True)
     return index, int(index.max().item()) + 1
 
 

@@ -120,10 +120,9 @@ def transition_ids(group_ids: Tensor, episode: Tensor, steps: StepInfo,
     next_anchor = steps.anchor_ids[following.clamp(min=0)]
     outcome = (step_rewards.detach().to(torch.float64) + 0.0).view(torch.int64)  # -0.0 -> 0.0
     next_key = torch.where(terminal, outcome, next_anchor.long())
-    columns = torch.stack([group_ids.long(), steps.anchor_ids.long(), terminal.long(), next_key], -1)
-    if columns.shape[0] == 0:
-        return columns.new_zeros(0)
-    return torch.unique(columns, dim=0, return_inverse=True)[1]
+    state, _ = pair_index(group_ids, steps.anchor_ids)  # the graph's node of each row
+    target, _ = pair_index(terminal.long(), next_key)   # its next node (or terminal outcome)
+    return pair_index(state, target)[0]
 
 
 def edge_scores(per_row: Tensor, edge: Tensor, episode: Tensor, acting: Tensor) -> Tensor:
