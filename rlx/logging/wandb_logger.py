@@ -99,6 +99,7 @@ class WandbLogger:
         import wandb
 
         earlier = wandb_files(self.run_dir, self.run_id)
+        wait_for_a_new_second(earlier, self.run_id)
         self.run = wandb.init(**self.init_args, resume="allow" if earlier else None)
         live = {p.resolve() for p in Path(self.run.dir).parent.glob("run-*.wandb")}
         held = set().union(*(self._steps(p) for p in earlier if p.resolve() not in live))
@@ -144,8 +145,7 @@ def drop_service() -> None:
     """Forget W&B's connection to a dead service, so that the next `wandb.init` starts a new one:
     tear the library down (its teardown message cannot reach the dead service and raises; the
     connection's exit hook and the service address in the environment are cleared before that),
-    wait briefly for the old process to end so its file is complete, and start the new run in a
-    later second than the old one (a run directory's name carries the start time in seconds)."""
+    and wait briefly for the old process to end so that its file is complete."""
     import wandb
     from wandb.sdk import wandb_setup
 
@@ -162,7 +162,15 @@ def drop_service() -> None:
             proc.wait(timeout=5)
         except (subprocess.TimeoutExpired, OSError):
             pass
-    time.sleep(1.0 - time.time() % 1.0 + 0.01)
+
+
+def wait_for_a_new_second(files: Sequence[Path], run_id: str) -> None:
+    """W&B names a run's directory `<mode>-<start time in whole seconds>-<id>`: wait until no
+    earlier directory of this id carries the current second, so that a new start of the run never
+    shares (and overwrites) an earlier one's directory."""
+    stamps = {f.parent.name[: -len(run_id) - 1].rsplit("-", 1)[-1] for f in files}
+    while time.strftime("%Y%m%d_%H%M%S") in stamps:
+        time.sleep(1.0 - time.time() % 1.0 + 0.01)
 
 
 def wandb_files(run_dir: Path, run_id: str) -> list[Path]:
