@@ -101,10 +101,11 @@ class WandbLogger:
         earlier = wandb_files(self.run_dir, self.run_id)
         wait_for_a_new_second(earlier, self.run_id)
         self.run = wandb.init(**self.init_args, resume="allow" if earlier else None)
+        rows = [row for row in metrics_rows(self.run_dir / METRICS_FILE)
+                if before is None or row["step"] < before]
         live = {p.resolve() for p in Path(self.run.dir).parent.glob("run-*.wandb")}
-        held = set().union(*(self._steps(p) for p in earlier if p.resolve() not in live))
-        missing = [row for row in metrics_rows(self.run_dir / METRICS_FILE)
-                   if row["step"] not in held and (before is None or row["step"] < before)]
+        held = set().union(*(self._steps(p) for p in earlier if rows and p.resolve() not in live))
+        missing = [row for row in rows if row["step"] not in held]
         for row in missing:
             step = row.pop("step")
             self.run.log({k: float("nan") if v is None else v for k, v in row.items()}, step=step)

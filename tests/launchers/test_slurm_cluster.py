@@ -21,7 +21,7 @@ from rlx.launchers.slurm import SlurmLauncher, last_step, read_job_record
 from rlx.logging.base import read_metrics
 from rlx.logging.wandb_logger import RUN_ID_FILE
 from rlx.run_status import read_status
-from tests.logging.test_logging import all_history_steps
+from tests.logging.helpers import all_history_steps
 from tests.launchers.slurm_helpers import (SMALL_JOB, TINY, job_states, prepare_run, task_pids,
                                            wait_final, wait_for_text)
 

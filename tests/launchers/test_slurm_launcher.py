@@ -211,7 +211,7 @@ def test_sigterm_to_the_job_and_its_wandb_service_checkpoints_at_the_stop_and_re
     says `stopped` (not failed); the resumed job redoes nothing, and metrics.jsonl and the W&B files
     of the run id together hold every step once."""
     from rlx.run_status import read_status
-    from tests.logging.test_logging import all_history_steps, service_pids
+    from tests.logging.helpers import all_history_steps, service_pids
 
     monkeypatch.setenv("SLURM_JOB_ID", "43")
     monkeypatch.setenv("SLURM_PROCID", "0")

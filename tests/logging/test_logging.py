@@ -5,13 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from rlx.logging.base import MetricsFile, flatten, read_metrics
-from rlx.logging.wandb_logger import RUN_ID_FILE, WandbLogger, history_steps, wandb_files
+from rlx.logging.wandb_logger import RUN_ID_FILE, WandbLogger, wandb_files
+from tests.logging.helpers import all_history_steps, service_pids, waitpid_or_zombie, wandb_records
 
 
 def test_metrics_file_appends_and_truncates_on_resume(tmp_path):
@@ -51,32 +51,7 @@ def test_wandb_offline_run_keeps_id_and_history(tmp_path):
     assert (tmp_path / RUN_ID_FILE).read_text() == run_id
 
 
-def wandb_records(wandb_file):
-    """Every record of one .wandb file, read back with W&B's own reader."""
-    out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(wandb_file)],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
-
-def all_history_steps(run_dir):
-    """The history steps of every W&B file of the run directory's run id, in file order."""
-    run_id = (run_dir / RUN_ID_FILE).read_text().strip()
-    return [step for f in wandb_files(run_dir, run_id) for step in history_steps(f)]
-
-
-def service_pids():
-    """This process's live wandb-core children."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            exe = (proc / "cmdline").read_bytes().split(b"\0")[0]
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if exe.endswith(b"wandb-core") and int(fields[1]) == os.getpid() and fields[0] != "Z":
-            pids.append(int(proc.name))
-    return pids
 
 
 def test_a_fresh_wandb_run_is_not_recorded_as_a_resume(tmp_path):
@@ -110,24 +85,13 @@ def test_wandb_logger_survives_its_service_being_killed(tmp_path, kill_after):
     assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4]
 
 
-def waitpid_or_zombie(pid, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return
-        if state == "Z":
-            return
-        time.sleep(0.05)
-
 
 KILLED_RUN = """
 import os, signal, sys
 from pathlib import Path
 from rlx.logging.base import MetricsFile
 from rlx.logging.wandb_logger import WandbLogger
-from tests.logging.test_logging import service_pids
+from tests.logging.helpers import service_pids
 run_dir = Path(sys.argv[1])
 metrics, logger = MetricsFile(run_dir / "metrics.jsonl"), WandbLogger(run_dir, {}, [], mode="offline")
 for step in (1, 2, 3):
