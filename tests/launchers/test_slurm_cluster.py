@@ -135,8 +135,8 @@ def test_gpus_per_node_reach_the_job_as_cuda_visible_devices(tmp_path):
 
 # SIGTERM from outside (`scontrol requeue`, `scancel`, preemption) reaches every process of the job
 # step, W&B's service included; checkpoint_every=0, so a checkpoint before the end is the stop's own.
-SIGNALLED = ["iterations=4", "logger=wandb", "logger.mode=offline", "rollout.max_new_tokens=24",
-             "trainer.checkpoint_every=0"]
+# The iteration under way must end within SLURM's KillWait (30 s) before SIGKILL: TINY's short ones.
+SIGNALLED = ["iterations=4", "logger=wandb", "logger.mode=offline", "trainer.checkpoint_every=0"]
 
 
 def wait_until(check, what: str, timeout_s: float = 180, every_s: float = 0.2):
