@@ -2,7 +2,7 @@
 
 Without --resume a new run directory is made next to the old one with the same resolved
 config (manifest records `replay_of`); with --resume training continues in RUN_DIR from
-its latest checkpoint.
+its latest checkpoint (the manifest's `resumes` gets an entry, as for `resume=auto`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import argparse
 from pathlib import Path
 
 from rlx.launch import launch_prepared, validate_config
-from rlx.run_dir import new_run_dir, read_config, read_manifest, write_run_files
+from rlx.run_dir import new_run_dir, read_config, read_manifest, record_resume, write_run_files
+from rlx.train.checkpoint import list_checkpoints
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,6 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     validate_config(config)
     if args.resume:
         run_dir = old
+        done = list_checkpoints(old)
+        record_resume(old, config, overrides=[], details={
+            "reason": "rlx.replay --resume", "from_step": int(done[-1].name.split("_")[1]) if done else 0})
     else:
         run_dir = new_run_dir(config["runs_root"], config["experiment_name"])
         write_run_files(run_dir, config, overrides=manifest.get("overrides", []),

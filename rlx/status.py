@@ -1,9 +1,11 @@
 """`python -m rlx.status SWEEP_OR_RUN_DIR ...`: the state of each point of a sweep (or of runs).
 
-States: queued, running, done, failed. A run's own `status.json` is trusted first (done, or failed
-with the traceback's last lines); SLURM's accounting (`sacct`, else `squeue`) covers what the run
-could not say itself: still pending, requeued, or killed (timeout, out of memory, cancelled), in
-which case the last lines of the job's log are shown. Exit code 1 when any point failed.
+States: queued, requeued, running, done, cancelled, failed. A run's own `status.json` is trusted
+first (done, or failed with the traceback's last lines); SLURM's accounting (`sacct`, else `squeue`)
+covers what the run could not say itself: still pending, queued again after it ran (requeued:
+`scontrol requeue`, a preemption, the job's own requeue at its time limit), stopped from outside
+(cancelled: `scancel`, a preemption that cancels), or killed (timeout, out of memory, node failure),
+in which case the last lines of the job's log are shown. Exit code 1 when any point failed.
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ from rlx.run_dir import CONFIG_FILE, read_config
 from rlx.run_status import read_status
 from rlx.sweep.registry import REGISTRY_FILE, PointRecord, load_registry
 
-SLURM_FAILED = ("FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE")
-SLURM_QUEUED = ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SUSPENDED", "PREEMPTED")
+SLURM_FAILED = ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE")
+SLURM_CANCELLED = ("CANCELLED", "PREEMPTED")  # stopped from outside (the run checkpoints on SIGTERM)
+SLURM_REQUEUED = ("REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED")
+SLURM_QUEUED = ("PENDING", "RESIZING", "SUSPENDED")
+STATES = ("queued", "requeued", "running", "done", "cancelled", "failed")
 TAIL_LINES = 8
 
 
 @dataclass
 class PointState:
-    state: str  # queued | running | done | failed
+    state: str  # one of STATES
     detail: str = ""
     step: int = 0
     iterations: int | None = None
@@ -45,9 +50,13 @@ def point_state(run_dir: Path, job_id: str | None, slurm: Mapping[str, str]) -> 
     queue = queue.split()[0] if queue else ""
     if own == "done":
         return PointState("done", **progress)
+    if queue in SLURM_REQUEUED or (queue in SLURM_QUEUED and own is not None):  # it ran before
+        return PointState("requeued", f"SLURM {queue.lower()}", **progress)
     if own in ("failed", "interrupted"):
         return PointState("failed", first_line(status.get("error", own)), error_tail=status.get("error_tail", []),
                           **progress)
+    if queue in SLURM_CANCELLED:
+        return PointState("cancelled", f"SLURM job {job_id} {queue}", **progress)
     if own == "stopped" and not queue:
         return PointState("queued" if job_id else "failed", first_line(status.get("reason", "")), **progress)
     if queue in SLURM_FAILED:
@@ -167,7 +176,7 @@ def report(path: Path) -> tuple[str, int]:
     name, records = records_for(path)
     slurm = slurm_states(r.job_id for r in records if r.job_id)
     states = [point_state(Path(r.run_dir), r.job_id, slurm) for r in records]
-    counts = {s: sum(p.state == s for p in states) for s in ("queued", "running", "done", "failed")}
+    counts = {s: sum(p.state == s for p in states) for s in STATES}
     lines = [f"{name}  ({path})  " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
     for record, label, st in zip(records, varying(records), states):
         progress = f"{st.step}/{st.iterations if st.iterations is not None else '?'}"

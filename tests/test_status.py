@@ -63,13 +63,30 @@ def test_states_from_own_status_and_slurm(tmp_path):
 
     requeued = run_dir(tmp_path, "requeued", steps=2)
     status(requeued, state="running", host="node9")
-    assert point_state(requeued, "8", {"8": "REQUEUED"}).state == "queued"
+    assert point_state(requeued, "8", {"8": "REQUEUED"}).state == "requeued"
     assert point_state(requeued, "8", {"8": "RUNNING"}).state == "running"
 
     pending = run_dir(tmp_path, "pending")
     assert point_state(pending, "9_1", {"9_1": "PENDING"}).state == "queued"
-    assert point_state(pending, "9_1", {"9_1": "CANCELLED by 0"}).state == "failed"
+    assert point_state(pending, "9_1", {"9_1": "CANCELLED by 0"}).state == "cancelled"
     assert point_state(pending, None, {}).state == "queued"
+
+
+def test_stopped_by_slurm_is_requeued_or_cancelled_not_failed(tmp_path):
+    """A run that checkpointed and stopped on SIGTERM (status.json `stopped`): SLURM's word says
+    whether it comes back (requeued, also while pending again) or not (cancelled, preempted)."""
+    stopped = run_dir(tmp_path, "stopped", steps=3, iterations=6)
+    status(stopped, state="stopped", reason="rlx: stopped by SIGTERM after a checkpoint")
+    for queue, state in [("REQUEUED", "requeued"), ("PENDING", "requeued"), ("REQUEUE_HOLD", "requeued"),
+                         ("CANCELLED by 0", "cancelled"), ("PREEMPTED", "cancelled"),
+                         ("RUNNING", "running"), ("TIMEOUT", "failed")]:
+        st = point_state(stopped, "5", {"5": queue})
+        assert (st.state, st.step, st.iterations) == (state, 3, 6), queue
+    assert point_state(stopped, "5", {"5": "CANCELLED by 0"}).detail == "SLURM job 5 CANCELLED"
+    killed = run_dir(tmp_path, "killed", steps=1)  # SIGKILLed before it could write its status
+    status(killed, state="running", host="node9")
+    assert point_state(killed, "6", {"6": "CANCELLED by 0"}).state == "cancelled"
+    assert point_state(killed, "6", {"6": "PENDING"}).state == "requeued"
 
 
 def test_a_local_run_whose_process_vanished_is_failed(tmp_path):

@@ -72,8 +72,8 @@ def train(run: Run) -> dict[str, float]:
                disable=not run.parallel.is_main)
     if s.eval_at_start and run.eval_tasks and run.start_iteration == 0:  # the "before" figure
         before = run_evaluation(run, derive_seed(run.seed, "eval", "start"))
-        for logger in run.loggers:
-            logger.log(before, step=0)
+        if (error := log_all(run.loggers, before, 0)) is not None:
+            raise error
         if run.parallel.is_main:
             tqdm.write(f"before training: eval pass@1 {before['eval/pass@1']:.3f}")
     for it in bar:
@@ -102,22 +102,36 @@ def train(run: Run) -> dict[str, float]:
         }
         if run.eval_tasks and due(it, s.eval_every, run.iterations):
             metrics.update(run_evaluation(run, derive_seed(run.seed, "eval", it)))
-        for logger in run.loggers:
-            logger.log(metrics, step=it + 1)
+        log_error = log_all(run.loggers, metrics, it + 1)  # raised after the checkpoint below
         bar.set_postfix(reward=f"{metrics['reward/mean']:.3f}")
         if run.parallel.is_main:
             tqdm.write(iteration_line(it + 1, run.iterations, metrics))
         stop = all_reduce_max(int(run.should_stop()), run.parallel.layout) > 0  # all ranks agree
-        if (stop or due(it, s.checkpoint_every, run.iterations)) and run.parallel.joins_checkpoint:
+        failed = all_reduce_max(int(log_error is not None), run.parallel.layout) > 0
+        if (stop or failed or due(it, s.checkpoint_every, run.iterations)) and run.parallel.joins_checkpoint:
             state = checkpoint_state(run, it + 1)  # FSDP: every rank gathers its shards
             if run.parallel.is_main:
                 save_checkpoint(run.run_dir, it + 1, state, s.keep_checkpoints)
+        if log_error is not None:
+            raise log_error
         if stop:
             if run.parallel.is_main:
                 tqdm.write(f"rlx: stop requested; checkpoint saved at iteration {it + 1}")
             break
     bar.close()
     return metrics
+
+
+def log_all(loggers: Sequence[Any], metrics: Mapping[str, float], step: int) -> Exception | None:
+    """Give the row to every logger (one failing does not keep it from the others); return the
+    first error, for the caller to raise once the iteration's checkpoint is written."""
+    first = None
+    for logger in loggers:
+        try:
+            logger.log(metrics, step=step)
+        except Exception as err:  # noqa: BLE001 -- re-raised by the caller
+            first = first or err
+    return first
 
 
 def run_evaluation(run: Run, seed: int) -> dict[str, float]:

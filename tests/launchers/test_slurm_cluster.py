@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ import yaml
 from rlx.launchers.slurm import SlurmLauncher, last_step, read_job_record
 from rlx.logging.base import read_metrics
 from rlx.logging.wandb_logger import RUN_ID_FILE
+from rlx.run_status import read_status
+from tests.logging.helpers import all_history_steps
 from tests.launchers.slurm_helpers import (SMALL_JOB, TINY, job_states, prepare_run, task_pids,
                                            wait_final, wait_for_text)
 
@@ -128,3 +131,81 @@ def test_gpus_per_node_reach_the_job_as_cuda_visible_devices(tmp_path):
     assert (tmp_path / "batch_cvd").read_text().strip() == "0,1"
     one = SlurmLauncher(gpus_per_node=1, cpus_per_task=1, time_min=2)._executor(tmp_path / "one", "rlx-gres")
     assert one.submit(os.getenv, "CUDA_VISIBLE_DEVICES").results() == ["0"]
+
+
+# SIGTERM from outside (`scontrol requeue`, `scancel`, preemption) reaches every process of the job
+# step, W&B's service included; checkpoint_every=0, so a checkpoint before the end is the stop's own.
+# The iteration under way must end within SLURM's KillWait (30 s) before SIGKILL: TINY's short ones.
+SIGNALLED = ["iterations=4", "logger=wandb", "logger.mode=offline", "trainer.checkpoint_every=0"]
+
+
+def wait_until(check, what: str, timeout_s: float = 180, every_s: float = 0.2):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(every_s)
+    raise TimeoutError(f"{what} did not happen within {timeout_s}s")
+
+
+def queue_state(job_id: str) -> str:
+    return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def own_state(run_dir: Path) -> str | None:
+    return (read_status(run_dir) or {}).get("state")
+
+
+def rlx_status(run_dir: Path) -> tuple[int, str]:
+    """(exit code, the point's line) of `python -m rlx.status RUN_DIR`."""
+    out = subprocess.run([sys.executable, "-m", "rlx.status", str(run_dir)], capture_output=True,
+                         text=True, timeout=120, cwd=ROOT)
+    return out.returncode, out.stdout.splitlines()[1]
+
+
+def test_external_requeue_checkpoints_at_the_stop_says_requeued_and_resumes_there(tmp_path):
+    """`scontrol requeuehold` (a requeue that stays pending until released) during the run: the
+    iteration under way finishes and is checkpointed although W&B's service was killed; while the job
+    waits, rlx.status says requeued; the requeued job resumes at that checkpoint (no iteration run
+    twice), and metrics.jsonl and all W&B files of the run id hold every step exactly once."""
+    run_dir = prepare_run(tmp_path, *SIGNALLED)
+    job_id = small_launcher().launch(run_dir)
+    log = Path(read_job_record(run_dir)["stdout"])
+    wait_for_text(log, "iter 1/4", every_s=0.05)
+    subprocess.run(["scontrol", "requeuehold", job_id], check=True)
+    wait_until(lambda: own_state(run_dir) == "stopped" and queue_state(job_id) == "PENDING",
+               "the stop and the pending requeue")
+    stopped = last_step(run_dir)
+    assert 1 <= stopped < 4 and steps(run_dir) == list(range(1, stopped + 1))
+    code, line = rlx_status(run_dir)
+    assert code == 0 and line.split()[1:4] == ["requeued", "it", f"{stopped}/4"], line
+    subprocess.run(["scontrol", "release", job_id], check=True)
+    assert wait_final(job_id) == "COMPLETED"
+    assert job_states(job_id)[-1] == "COMPLETED" and len(job_states(job_id)) == 2
+    text = log.read_text()
+    assert f"stop requested; checkpoint saved at iteration {stopped}" in text
+    assert f"resumed from checkpoint at iteration {stopped}" in text
+    assert re.findall(r"^iter (\d)/4", text, re.M) == ["1", "2", "3", "4"]  # none run twice
+    assert steps(run_dir) == [1, 2, 3, 4] and all_history_steps(run_dir) == [1, 2, 3, 4]
+    (resume,) = json.loads((run_dir / "manifest.json").read_text())["resumes"]
+    assert resume["from_step"] == stopped and own_state(run_dir) == "done"
+
+
+def test_scancel_leaves_a_checkpoint_and_status_says_cancelled(tmp_path):
+    """`scancel` during the run: the iteration under way finishes and is checkpointed, status.json
+    says stopped (not failed), rlx.status says cancelled (from sacct), W&B holds every step once."""
+    run_dir = prepare_run(tmp_path, *SIGNALLED)
+    job_id = small_launcher().launch(run_dir)
+    log = Path(read_job_record(run_dir)["stdout"])
+    wait_for_text(log, "iter 1/4", every_s=0.05)
+    subprocess.run(["scancel", job_id], check=True)
+    assert wait_final(job_id) == "CANCELLED"
+    wait_until(lambda: not queue_state(job_id), "the end of the cancelled job's processes")
+    stopped = last_step(run_dir)
+    assert 1 <= stopped < 4 and steps(run_dir) == list(range(1, stopped + 1))
+    assert f"stop requested; checkpoint saved at iteration {stopped}" in log.read_text()
+    assert own_state(run_dir) == "stopped"
+    code, line = rlx_status(run_dir)
+    assert code == 0 and line.split()[1:4] == ["cancelled", "it", f"{stopped}/4"], line
+    assert all_history_steps(run_dir) == list(range(1, stopped + 1))

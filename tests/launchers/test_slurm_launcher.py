@@ -16,6 +16,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+import rlx.train.loop
 import rlx.train.recipe
 from rlx.config.compose import check_overrides
 from rlx.config.validate import ConfigError
@@ -200,3 +201,41 @@ def test_train_job_requeues_itself_on_the_timeout_signal_up_to_max_requeues(
     monkeypatch.setattr(rlx.train.recipe, "run", real_run)  # no signal: runs to the end
     assert TrainJob(run_dir, max_requeues=1)()["train/iteration"] == 3
     assert [r["step"] for r in read_metrics(run_dir / "metrics.jsonl")] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_job_and_its_wandb_service_checkpoints_at_the_stop_and_resumes(
+        tmp_path, monkeypatch, restore_signals):
+    """What `scancel` / `scontrol requeue` do, without a cluster: SIGTERM reaches the trainer and
+    W&B's service during iteration 2. The iteration finishes, its checkpoint is written, the run
+    says `stopped` (not failed); the resumed job redoes nothing, and metrics.jsonl and the W&B files
+    of the run id together hold every step once."""
+    from rlx.run_status import read_status
+    from tests.logging.helpers import all_history_steps, service_pids
+
+    monkeypatch.setenv("SLURM_JOB_ID", "43")
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
+    real_collect, fired = rlx.train.loop.collect_batch, []
+
+    def collect_signalled(run, it):
+        if it == 1 and not fired:
+            fired.append(service_pids())
+            for pid in fired[0]:
+                os.kill(pid, signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_collect(run, it)
+
+    monkeypatch.setattr(rlx.train.loop, "collect_batch", collect_signalled)
+    run_dir = prepare_run(tmp_path, "iterations=4", "logger=wandb", "logger.mode=offline")
+    with pytest.raises(SystemExit, match="stopped by SIGTERM after a checkpoint"):
+        TrainJob(run_dir)()
+    assert len(fired[0]) == 1  # the W&B service was running, and was killed
+    assert read_status(run_dir)["state"] == "stopped" and last_step(run_dir) == 2
+    assert [r["step"] for r in read_metrics(run_dir / "metrics.jsonl")] == [1, 2]
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # the requeued job
+    assert TrainJob(run_dir)()["train/iteration"] == 4
+    (resume,) = json.loads((run_dir / "manifest.json").read_text())["resumes"]
+    assert resume["from_step"] == 2 and read_status(run_dir)["state"] == "done"
+    assert [r["step"] for r in read_metrics(run_dir / "metrics.jsonl")] == [1, 2, 3, 4]
+    assert all_history_steps(run_dir) == [1, 2, 3, 4]

@@ -145,3 +145,23 @@ def test_deterministic_mode_runs_and_repeats(tmp_path):
     finally:
         torch.use_deterministic_algorithms(False)
     assert learning_metrics(a) == learning_metrics(b)
+
+
+def test_a_logging_error_is_raised_after_the_iterations_checkpoint(tmp_path, monkeypatch):
+    """A logger that raises (here metrics.jsonl at step 2) fails the run only once iteration 2 is
+    checkpointed (not due otherwise: checkpoint_every=0), so a resume redoes nothing."""
+    import rlx.train.recipe
+    from rlx.logging.base import MetricsFile, read_metrics
+
+    class FullDisk(MetricsFile):
+        def log(self, metrics, step):
+            super().log(metrics, step)
+            if step == 2:
+                raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rlx.train.recipe, "MetricsFile", FullDisk)
+    with pytest.raises(OSError, match="No space left"):
+        train_run(tmp_path, *FAST, "iterations=3", "trainer.checkpoint_every=0")
+    (run_dir,) = [p.parent for p in (tmp_path / "runs").glob("**/config.yaml")]
+    assert [p.name for p in list_checkpoints(run_dir)] == ["step_2"]
+    assert [r["step"] for r in read_metrics(run_dir / "metrics.jsonl")] == [1, 2]
