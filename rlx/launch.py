@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rlx.config.compose import check_overrides, user_overrides
+from rlx.config.preflight import preflight, root_cause
 from rlx.config.schema import RunSettings
 from rlx.config.validate import ConfigError, validate
 from rlx.run_dir import latest_run_dir, new_run_dir, read_config, record_resume, write_run_files
@@ -40,14 +41,16 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
 
 
 def validate_config(config: dict[str, Any]) -> None:
-    """Signature/type/path checks, then the trainer's and the launcher's own value checks."""
+    """Signature/type/range/path checks, then the components' own checks where they are cheap
+    (`rlx.config.preflight`: settings dataclasses built, `preflight` hooks called), then the
+    launcher's, all before a run directory exists."""
     validate(config, RunSettings)
+    preflight(config)
     try:
-        instantiate(config["trainer"], _convert_="all")
         instantiate(config["launcher"], _convert_="all")  # e.g. launcher.time_min=0, before any submission
-    except Exception as err:  # e.g. minibatches that do not divide the rollout batch
-        cause = err.__cause__ or err
-        raise ConfigError([str(cause)]) from err
+    except Exception as err:
+        cause = root_cause(err)
+        raise ConfigError([f"launcher: {cause}"]) from err
     check_processes(config)
     check_sharding(config)
 
