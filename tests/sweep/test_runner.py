@@ -134,6 +134,6 @@ def test_a_point_failing_on_its_data_names_the_cause(tmp_path, monkeypatch, caps
     out = capsys.readouterr().out
     assert "rlx: 000 FAILED (exit 1): ValueError: GSM8K answer has no '#### <final>' line" in out
     text, failed = report(only_sweep_dir(tmp_path))
-    (line,) = [x for x in text.splitlines() if x.startswith("000")]
+    (line,) = [x for x in text.splitlines() if x.split()[:1] == ["000"]]
     assert failed == 1 and "ValueError: GSM8K answer has no" in line
     assert "InstantiationException" not in text
