@@ -91,3 +91,21 @@ def test_alfworld_split_without_games_is_refused_before_a_run_dir(tmp_path):
                       "env.games.eval_split=valid_unseen", "agent=alfworld")
     assert "env.games: ALFWorld data: no playable game for split 'eval' (folder 'valid_unseen')" in message
     assert "train: 1 playable of 1 found" in message
+
+
+def test_status_lists_the_points_of_a_hydra_multirun(tmp_path):
+    from rlx.status import report
+
+    python(str(ROOT / "launch.py"), "-m", *TINY, "iterations=1", "env=sanity_digits",
+           "trainer.group_size=2", "seed=0,1", cwd=tmp_path)
+    (parent,) = {p.parent.parent for p in (tmp_path / "runs").glob("**/config.yaml")}
+    assert sorted(p.name for p in parent.iterdir()) == ["0", "1"]
+    text, failed = report(parent)
+    lines = text.splitlines()
+    assert failed == 0 and "(multirun)" in lines[0] and "2 done" in lines[0], text
+    assert [line.split()[:4] for line in lines[1:]] == [["000", "done", "it", "1/1"],
+                                                        ["001", "done", "it", "1/1"]]
+    assert lines[1].endswith("seed=0") and lines[2].endswith("seed=1")
+    status = subprocess.run([sys.executable, "-m", "rlx.status", str(parent)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0 and status.stdout == text + "\n"
