@@ -22,10 +22,12 @@ from typing import Any
 from rlx.config.validate import did_you_mean
 from rlx.logging.base import flatten, read_metrics
 from rlx.run_dir import CONFIG_FILE, read_config, read_manifest
+from rlx.run_status import read_status
 from rlx.sweep.registry import REGISTRY_FILE, load_registry
 
 DEFAULT_METRICS = ("reward/mean", "eval/pass@1")
 IGNORED_KEYS = ("runs_root", "resume", "experiment_name")  # differ without changing the experiment
+FAILED_STATES = ("failed", "interrupted")
 
 
 @dataclass
@@ -34,6 +36,7 @@ class RunData:
     config: dict[str, Any]  # flattened
     choices: dict[str, Any]
     rows: list[dict[str, Any]]
+    failed: str | None = None  # the error of a run whose status.json says failed / interrupted
 
     def key(self, name: str) -> Any:
         """A config-group choice (`advantage`) or a flattened config value (`trainer.lr`)."""
@@ -66,8 +69,12 @@ def find_runs(paths: Sequence[Path]) -> list[Path]:
 
 def load_run(path: Path) -> RunData:
     metrics = path / "metrics.jsonl"
+    status = read_status(path) or {}
+    failed = None
+    if status.get("state") in FAILED_STATES:
+        failed = (str(status.get("error") or status["state"]).strip().splitlines() or ["failed"])[0][:160]
     return RunData(path, flatten(read_config(path)), read_manifest(path).get("choices", {}) or {},
-                   read_metrics(metrics) if metrics.exists() else [])
+                   read_metrics(metrics) if metrics.exists() else [], failed)
 
 
 def differing_keys(runs: Sequence[RunData]) -> dict[str, list[Any]]:
@@ -112,12 +119,19 @@ def mean_std(values: Sequence[float]) -> str:
 
 def summary_rows(groups: Mapping[str, list[RunData]], metrics: Sequence[str],
                  maximize: bool = True) -> list[list[str]]:
-    """[group, runs, final and best of each metric] per group."""
+    """[group, runs, final and best of each metric] per group. Failed runs (status.json) are
+    counted in the runs column ("3 (1 failed)") and left out of the statistics (their last value
+    is not a final one); a group whose runs all failed shows "failed" instead of values."""
     rows = []
     for label, runs in groups.items():
-        row = [label, str(len(runs))]
+        failed = sum(r.failed is not None for r in runs)
+        row = [label, str(len(runs)) + (f" ({failed} failed)" if failed else "")]
+        finished = [r for r in runs if r.failed is None]
         for metric in metrics:
-            curves = [c for c in (r.curve(metric) for r in runs) if c]
+            if not finished:
+                row += ["failed", "failed"]
+                continue
+            curves = [c for c in (r.curve(metric) for r in finished) if c]
             row.append(mean_std([c[-1][1] for c in curves]))
             pick = max if maximize else min
             row.append(mean_std([pick(v for _, v in c) for c in curves]))
@@ -179,6 +193,10 @@ def compare(paths: Sequence[Path], by: Sequence[str] = (), metrics: Sequence[str
     header = ["group", "runs"] + [f"{m} {kind}" for m in metrics for kind in ("final", "best")]
     text = [f"{len(runs)} runs, grouped by {', '.join(by) or '(nothing differs)'}",
             render_table(header, summary_rows(groups, metrics, maximize=not minimize))]
+    failed = [r for r in runs if r.failed is not None]
+    if failed:
+        text.append("\nfailed runs (left out of the statistics):")
+        text += [f"  {r.path}: {r.failed}" for r in failed]
     if diffs:
         text.append("\nconfig differences:")
         text += [f"  {k}: {', '.join(sorted({str(v) for v in values}))}" for k, values in diffs.items()]

@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rlx.config.compose import check_overrides, user_overrides
+from rlx.config.preflight import preflight, root_cause
 from rlx.config.schema import RunSettings
 from rlx.config.validate import ConfigError, validate
 from rlx.run_dir import latest_run_dir, new_run_dir, read_config, record_resume, write_run_files
@@ -40,14 +41,16 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
 
 
 def validate_config(config: dict[str, Any]) -> None:
-    """Signature/type/path checks, then the trainer's and the launcher's own value checks."""
+    """Signature/type/range/path checks, then the components' own checks where they are cheap
+    (`rlx.config.preflight`: settings dataclasses built, `preflight` hooks called), then the
+    launcher's, all before a run directory exists."""
     validate(config, RunSettings)
+    preflight(config)
     try:
-        instantiate(config["trainer"], _convert_="all")
         instantiate(config["launcher"], _convert_="all")  # e.g. launcher.time_min=0, before any submission
-    except Exception as err:  # e.g. minibatches that do not divide the rollout batch
-        cause = err.__cause__ or err
-        raise ConfigError([str(cause)]) from err
+    except Exception as err:
+        cause = root_cause(err)
+        raise ConfigError([f"launcher: {cause}"]) from err
     check_processes(config)
     check_sharding(config)
 
@@ -130,7 +133,7 @@ def prepare(cfg: DictConfig, choices: dict[str, Any] | None = None,
     if run_dir is not None:
         record_resume(run_dir, config, overrides=overrides or [])
         return config, run_dir
-    run_dir = new_run_dir(config["runs_root"], config["experiment_name"], job=_job_name())
+    run_dir = _new_point_dir(config)
     write_run_files(run_dir, config, overrides=overrides or [], choices=choices or {})
     return config, run_dir
 
@@ -148,3 +151,25 @@ def _job_name() -> str | None:
     if HydraConfig.initialized() and HydraConfig.get().mode.name == "MULTIRUN":
         return str(HydraConfig.get().job.num)
     return None
+
+
+_MULTIRUN_PARENTS: dict[tuple[str, str, str], Path] = {}
+
+
+def _new_point_dir(config: dict[str, Any]) -> Path:
+    """A fresh run directory; the jobs of one Hydra multirun (run one after another in this
+    process) share one timestamped parent, `<runs_root>/<experiment>/<stamp>/<job number>`, so
+    `python -m rlx.status <parent>` lists them together (each job's own clock would split them)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    job = _job_name()
+    if job is None:
+        return new_run_dir(config["runs_root"], config["experiment_name"])
+    key = (str(HydraConfig.get().sweep.dir), str(config["runs_root"]), config["experiment_name"])
+    parent = _MULTIRUN_PARENTS.get(key)
+    if parent is None or (parent / job).exists():
+        run_dir = new_run_dir(config["runs_root"], config["experiment_name"], job=job)
+        _MULTIRUN_PARENTS[key] = run_dir.parent
+        return run_dir
+    (parent / job).mkdir()
+    return (parent / job).resolve()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlx.launchers.slurm import read_job_record
-from rlx.run_dir import CONFIG_FILE, read_config
+from rlx.run_dir import CONFIG_FILE, read_config, read_manifest
 from rlx.run_status import read_status
 from rlx.sweep.registry import REGISTRY_FILE, PointRecord, load_registry
 
@@ -158,7 +158,22 @@ def records_for(path: Path) -> tuple[str, list[PointRecord]]:
     if (path / CONFIG_FILE).exists():
         job = slurm_job_id(path)
         return path.name, [PointRecord(point=0, overrides=[], run_dir=str(path), job_id=job)]
-    raise FileNotFoundError(f"{path} is neither a sweep directory ({REGISTRY_FILE}) nor a run directory ({CONFIG_FILE})")
+    points = multirun_points(path)
+    if points:
+        return f"{path.parent.name}/{path.name} (multirun)", points
+    raise FileNotFoundError(f"{path} is neither a sweep directory ({REGISTRY_FILE}), a run directory "
+                            f"({CONFIG_FILE}) nor the parent of a Hydra multirun (<job number>/{CONFIG_FILE})")
+
+
+def multirun_points(path: Path) -> list[PointRecord]:
+    """The points of a Hydra multirun (`launch.py -m ...`): its run directories are
+    `<path>/<job number>/`, each with its config and manifest (the overrides)."""
+    if not path.is_dir():
+        return []
+    jobs = sorted((int(d.name), d) for d in path.iterdir()
+                  if d.name.isdigit() and (d / CONFIG_FILE).is_file())
+    return [PointRecord(point=num, overrides=list(read_manifest(d).get("overrides") or []),
+                        run_dir=str(d), job_id=slurm_job_id(d)) for num, d in jobs]
 
 
 def slurm_job_id(run_dir: Path) -> str | None:

@@ -61,3 +61,33 @@ def test_compare_three_real_runs_writes_table_and_png(tmp_path, capsys):
 def test_no_runs_is_an_error(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "no run directories" in capsys.readouterr().err
+
+
+def disk_run(root, name, advantage, seed, curve, status=None):
+    import json
+
+    import yaml
+
+    path = root / name
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "advantage": {"_target_": advantage}}))
+    (path / "manifest.json").write_text(json.dumps({"choices": {"advantage": advantage}}))
+    (path / "metrics.jsonl").write_text("".join(json.dumps({"step": i + 1, "reward/mean": v}) + "\n"
+                                                for i, v in enumerate(curve)))
+    if status:
+        (path / "status.json").write_text(json.dumps(status))
+    return path
+
+
+def test_failed_points_are_marked_failed_not_dashes(tmp_path):
+    disk_run(tmp_path, "000", "grpo", 0, [0.1, 0.4], {"state": "done"})
+    disk_run(tmp_path, "001", "grpo", 1, [0.9], {"state": "failed", "error": "RuntimeError: CUDA out of memory\nmore"})
+    bad = disk_run(tmp_path, "002", "rloo", 0, [], {"state": "failed", "error": "ValueError: bad data"})
+    report = compare([tmp_path], by=["advantage"], metrics=["reward/mean"], out=None)
+    rows = [line.split("  ") for line in report.splitlines()[3:5]]
+    assert [[c.strip() for c in row if c.strip()] for row in rows] == [
+        ["advantage=grpo", "2 (1 failed)", "0.4", "0.4"],  # the failed seed's 0.9 is left out
+        ["advantage=rloo", "1 (1 failed)", "failed", "failed"]]
+    assert "failed runs (left out of the statistics):" in report
+    assert f"  {bad}: ValueError: bad data" in report
+    assert f"{tmp_path / '001'}: RuntimeError: CUDA out of memory" in report

@@ -117,3 +117,22 @@ def test_report_table_and_failure_count(tmp_path):
     assert lines[1].split() == ["000", "done", "it", "4/4", "job", "-", "seed=0"]
     assert lines[2].split()[:7] == ["001", "failed", "it", "1/4", "job", "-", "seed=1"]
     assert lines[-1].strip() == "ValueError: x"
+
+
+def test_a_hydra_multirun_parent_is_listed_like_a_sweep(tmp_path):
+    parent = tmp_path / "2026-01-01_00-00-00"  # launch.py -m: <parent>/<job number>/
+    parent.mkdir()
+    points = [run_dir(parent, name, steps=steps) for name, steps in (("0", 4), ("1", 2), ("10", 0))]
+    for point, seed in zip(points, (0, 1, 2)):
+        (point / "manifest.json").write_text(json.dumps({"overrides": ["model=tiny", f"seed={seed}"]}))
+    status(points[0], state="done")
+    status(points[1], state="failed", error="ValueError: y")
+    (parent / "notes").mkdir()  # not a point
+    text, failed = report(parent)
+    lines = text.splitlines()
+    assert failed == 1 and "(multirun)" in lines[0] and "1 queued, 1 done, 1 failed" in lines[0]
+    assert [line.split()[:4] + line.split()[6:7] for line in lines[1:4]] == [
+        ["000", "done", "it", "4/4", "seed=0"], ["001", "failed", "it", "2/4", "seed=1"],
+        ["010", "queued", "it", "0/4", "seed=2"]]
+    with pytest.raises(FileNotFoundError, match="nor the parent of a Hydra multirun"):
+        report(parent / "notes")

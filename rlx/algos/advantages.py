@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from rlx.algos.groups import group_size, group_sum
-from rlx.algos.normalize import Scope, normalize
+from rlx.algos.normalize import Scope, moments, normalize
 from rlx.algos.returns import broadcast_to_actions, discounted_returns, sequence_scores
 
 
@@ -119,7 +119,7 @@ def reinforce_pp_baseline(
     """
     returns = discounted_returns(rewards, action_mask, gamma)
     scores = sequence_scores(rewards, action_mask)
-    baseline = group_sum(scores, group_ids) / group_size(group_ids, dtype=scores.dtype)
+    baseline = moments(scores, None, group_ids, "group")[0]  # exact for equal members
     centred = returns - broadcast_to_actions(baseline, action_mask)
     advantages = normalize(centred, action_mask, group_ids, mean="batch", std="batch", eps=eps)
     return advantages, returns

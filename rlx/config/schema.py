@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from rlx.config.types import Range
 
 
 @dataclass(frozen=True)
 class RunSettings:
     experiment_name: str
     seed: int
-    iterations: int
+    iterations: Annotated[int, Range(ge=1)]
     resume: str | None
     device: str
     runs_root: str

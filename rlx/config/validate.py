@@ -3,7 +3,8 @@
 Every node with a `_target_` is bound against the target's signature: unknown keys are
 named with the valid keys (and a close match), values are checked against the type
 annotations (`int`, `float`, `str`, `bool`, `Literal[...]`, `X | None`, `list[X]`,
-`tuple[...]`, dataclasses, `DataPath`), and paths marked `DataPath` must exist.
+`tuple[...]`, dataclasses, `DataPath`, `Annotated[X, Range(...)]`), paths marked `DataPath`
+must exist and numbers marked `Range` must lie in its bounds.
 All problems are collected so the user sees them at once.
 """
 
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlx.config.types import MustExist
+from rlx.config.types import MustExist, Range
 
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
@@ -187,6 +188,11 @@ def _mismatch(value: Any, tp: Any, where: str, problems: list[str]) -> str | Non
             for m in meta:
                 if isinstance(m, MustExist):
                     problem = _missing_path(value, m)
+                elif isinstance(m, Range) and isinstance(value, (int, float)) \
+                        and not isinstance(value, bool):
+                    problem = m.problem(value)
+                if problem is not None:
+                    break
         return problem
     if isinstance(value, Mapping) and "_target_" in value:
         _check_target_node(value, where, problems)  # a nested component: its own schema rules

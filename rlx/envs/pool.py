@@ -59,6 +59,7 @@ import multiprocessing.connection
 import os
 import pickle
 import signal
+import sys
 import time
 import weakref
 from collections import deque
@@ -218,8 +219,10 @@ class EnvPool:
                         self._counters["exceptions"] += 1
                         self._end_at_reset(self._episode(w, slot), f"exception in env.reset: {payload}")
                 if failure is not None:
-                    self._end_at_reset(self._episode(w, failure.slot), f"{failure.reason} during env.reset")
-                    self._replace_worker(w)
+                    culprit = self._episode(w, failure.slot)
+                    self._end_at_reset(culprit, f"{failure.reason} during env.reset")
+                    self._replace_worker(w, f"{failure.reason} during env.reset of episode {culprit}",
+                                         "ended that episode, resetting its others again")
                     retry[w] = [i for i in todo[w] if i not in self._pending]  # their env state is gone
             todo = retry
         self._last_obs = [FAILED_RESET if i in self._pending else obs for i, obs in enumerate(observations)]
@@ -361,11 +364,14 @@ class EnvPool:
                 steps[i] = self._error_step(i, lost)
             elif not (steps[i].terminated or steps[i].truncated):  # stepped fine, but cannot go on
                 steps[i] = dataclasses.replace(steps[i], truncated=True, info={**steps[i].info, "error": lost})
+        ended = {i for i in in_call if i != culprit}
         for i in range(w, self.num_episodes, self.num_workers):
             if not self._done[i] and i not in steps and i not in self._pending:
                 self._pending[i] = self._error_step(i, lost)
                 self._flag(i, lost)
-        self._replace_worker(w)
+                ended.add(i)
+        self._replace_worker(w, f"{failure.reason} during env.step of episode {culprit}",
+                             f"ended that episode and its {len(ended)} other(s) on the worker")
 
     # ------------------------------------------------------------------ workers
 
@@ -403,10 +409,15 @@ class EnvPool:
         if status == "fatal":
             raise EnvPoolError(f"EnvPool: building the environment failed in a worker:\n{payload}")
 
-    def _replace_worker(self, w: int) -> None:
+    def _replace_worker(self, w: int, what: str, done: str) -> None:
+        """Kill worker `w` and start a fresh one; one warning line on stderr says which worker,
+        what happened and what was done (the counters only reach the metrics later)."""
+        old = self._workers[w].process.pid
         _kill(self._workers[w])
         self._workers[w] = self._start_workers(1)[0]
         self._counters["restarts"] += 1
+        print(f"rlx: warning: EnvPool worker {w} (pid {old}): {what}; {done}; replaced it with "
+              f"pid {self._workers[w].process.pid}", file=sys.stderr, flush=True)
 
     def _run(self, command: str, jobs: dict[int, list[tuple[int, Any]]], timeout_s: float
              ) -> dict[int, tuple[list[tuple[int, bool, Any]], _Failure | None]]:

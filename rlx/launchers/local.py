@@ -57,9 +57,11 @@ class LocalLauncher:
 
     def launch(self, run_dir: Path) -> dict | None:
         if self.mode == "inprocess" and self.world_size(read_config(run_dir)) == 1:
+            from rlx.run_status import tracked
             from rlx.train.recipe import run
 
-            return run(run_dir)
+            with tracked(run_dir):  # status.json as in subprocess mode (rlx.status reads it)
+                return run(run_dir)
         return self._call(self.command(run_dir), run_dir)
 
     def command(self, run_dir: Path) -> list[str]:

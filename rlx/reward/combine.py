@@ -38,8 +38,7 @@ import torch
 from torch import Tensor
 
 from rlx.algos.episodes import episode_groups, episode_totals, pair_index
-from rlx.algos.groups import group_size, group_sum
-from rlx.algos.normalize import normalize
+from rlx.algos.normalize import moments, normalize
 
 CombineFn = Callable[[Mapping[str, Tensor], Tensor], Tensor]
 
@@ -72,11 +71,9 @@ dvao.uses_group_stats = True
 
 
 def group_variance(values: Tensor, group_ids: Tensor) -> Tensor:
-    """Unbiased within-group variance of each row's group, (N,); 0 for a group of one."""
-    size = group_size(group_ids, dtype=values.dtype)
-    mean = group_sum(values, group_ids) / size
-    var = group_sum((values - mean) ** 2, group_ids) / (size - 1).clamp(min=1)
-    return torch.where(size > 1, var, torch.zeros_like(var))
+    """Unbiased within-group variance of each row's group, (N,); 0 for a group of one, and
+    exactly 0 for a group of equal values (`moments`' shifted data)."""
+    return moments(values, None, group_ids, "group")[1]
 
 
 def uses_group_stats(combine: CombineFn) -> bool:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from rlx.config.types import Range
 from rlx.rollout.base import Generation, GenerationStats
 
 
@@ -70,11 +72,11 @@ class HFEngine:
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         *,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        top_k: int = 0,
-        batch_size: int = 64,
+        max_new_tokens: Annotated[int, Range(ge=1)],
+        temperature: Annotated[float, Range(ge=0)] = 1.0,
+        top_p: Annotated[float, Range(gt=0, le=1)] = 1.0,
+        top_k: Annotated[int, Range(ge=0)] = 0,
+        batch_size: Annotated[int, Range(ge=1)] = 64,
     ):
         if max_new_tokens < 1 or batch_size < 1:
             raise ValueError("max_new_tokens and batch_size must be >= 1")

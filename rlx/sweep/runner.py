@@ -172,8 +172,16 @@ def run_locally(run_dirs: Sequence[Path], parallel: int, command: Callable[[Path
                 log.close()
                 free.append(slot)
                 failed += proc.returncode != 0
-                print(f"rlx: {run_dir.name} {'done' if proc.returncode == 0 else f'FAILED (exit {proc.returncode})'}")
+                print(f"rlx: {run_dir.name} {'done' if proc.returncode == 0 else failure(run_dir, proc.returncode)}")
     finally:
         for proc in running:
             proc.terminate()
     return failed
+
+
+def failure(run_dir: Path, code: int) -> str:
+    """'FAILED (exit N): <the error status.json names>' (its first line: the root cause)."""
+    from rlx.run_status import read_status
+
+    error = ((read_status(run_dir) or {}).get("error") or "").strip().splitlines()
+    return f"FAILED (exit {code})" + (f": {error[0][:300]}" if error else "")

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from rlx.algos.advantages import needs_values
 from rlx.algos.step_advantages import needs_steps
+from rlx.config.preflight import root_cause
 from rlx.config.validate import import_target
 from rlx import distributed
 from rlx.distributed import ProcessLayout, broadcast_module, device_for, process_layout
@@ -39,8 +41,18 @@ METRICS_FILE = "metrics.jsonl"
 
 def build(node: Mapping[str, Any], **runtime: Any) -> Any:
     """Instantiate a `_target_` node with plain Python containers (no DictConfig leaks in);
-    a `_partial_` node is then called with the `runtime` arguments, if any."""
-    obj = instantiate(dict(node), _convert_="all")
+    a `_partial_` node is then called with the `runtime` arguments, if any.
+
+    A constructor's own error comes out as itself (Hydra wraps it in an InstantiationException
+    whose first line, "Error in call to target ...", hides the cause, e.g. a data file that
+    does not parse), so status.json and the sweep summary name the real problem."""
+    try:
+        obj = instantiate(dict(node), _convert_="all")
+    except InstantiationException as err:
+        cause = root_cause(err)
+        if cause is err:
+            raise
+        raise cause from None
     return obj(**runtime) if runtime else obj
 
 

@@ -395,3 +395,37 @@ def _multiprocessing_helpers() -> set[int]:
         if "forkserver" in cmdline or "resource_tracker" in cmdline:
             helpers.add(child.pid)
     return helpers
+
+
+def warnings_in(capsys) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("rlx: warning: EnvPool")]
+
+
+def test_crashes_hangs_and_replacements_print_one_warning_line_each(capsys):
+    batch = group_batch(num_tasks=3, group_size=2)  # 6 episodes: worker 0 hosts 0, 2, 4
+    with make_pool(step_timeout_s=1.0) as pool:
+        pool.reset(batch)
+        assert warnings_in(capsys) == []
+        old = pool.worker_pids[0]
+        pool.step(["crash" if i == 2 else "stay" for i in range(6)])
+        assert warnings_in(capsys) == [
+            f"rlx: warning: EnvPool worker 0 (pid {old}): worker crashed (exit code 7) during env.step of "
+            f"episode 2; ended that episode and its 2 other(s) on the worker; replaced it with pid "
+            f"{pool.worker_pids[0]}"]
+        pool.reset(batch)
+        old = pool.worker_pids[1]
+        pool.step(["hang" if i == 3 else "stay" for i in range(6)])
+        (line,) = warnings_in(capsys)
+        assert line.startswith(f"rlx: warning: EnvPool worker 1 (pid {old}): no answer within 1 s (hung) "
+                               "during env.step of episode 3; ended that episode and its 2 other(s)")
+        pool.step(["stay"] * len(pool.active), episode_ids=pool.active)
+        assert warnings_in(capsys) == []  # nothing failed: nothing printed
+    bad = list(batch)
+    bad[2] = (Task(uid="walk-crash-reset", prompt="Reach cell 1.", answer="1"), 0)
+    with make_pool(reset_timeout_s=1.0) as pool:
+        old = pool.worker_pids[0]
+        pool.reset(bad)
+        assert warnings_in(capsys) == [
+            f"rlx: warning: EnvPool worker 0 (pid {old}): worker crashed (exit code 7) during env.reset of "
+            f"episode 2; ended that episode, resetting its others again; replaced it with pid "
+            f"{pool.worker_pids[0]}"]

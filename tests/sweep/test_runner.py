@@ -121,3 +121,19 @@ def test_visible_gpu_ids_follow_cuda_visible_devices(monkeypatch):
     assert visible_gpu_ids() == ["3", "5"] and visible_gpus() == 2
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert visible_gpu_ids() == ["0", "1"]
+
+
+@pytest.mark.slow
+def test_a_point_failing_on_its_data_names_the_cause(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "gsm8k.jsonl"  # a record without the '#### <final>' line
+    data.write_text(json.dumps({"question": "1 + 1?", "answer": "it is 2"}) + "\n")
+    spec = sweep_file(tmp_path, f"name: data\noverrides: {TINY}\npoints:\n"
+                                f"  - [env=gsm8k, env.source.path={data}, env.num_eval=1]\n")
+    assert sweep_main([str(spec)]) == 1
+    out = capsys.readouterr().out
+    assert "rlx: 000 FAILED (exit 1): ValueError: GSM8K answer has no '#### <final>' line" in out
+    text, failed = report(only_sweep_dir(tmp_path))
+    (line,) = [x for x in text.splitlines() if x.split()[:1] == ["000"]]
+    assert failed == 1 and "ValueError: GSM8K answer has no" in line
+    assert "InstantiationException" not in text

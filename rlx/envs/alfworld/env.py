@@ -28,8 +28,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
+from rlx.config.types import Range
 from rlx.envs.alfworld.engine import open_game, require_alfworld
 from rlx.envs.base import Task
 from rlx.envs.text_env import Observation, Step
@@ -65,10 +66,9 @@ class AlfWorldEnv:
         reported separately from `Step.won`).
     """
 
-    def __init__(self, games: GameSource, max_steps: int = 50, success_reward: float = 10.0):
-        require_alfworld()
-        if max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    def __init__(self, games: GameSource, max_steps: Annotated[int, Range(ge=1)] = 50,
+                 success_reward: float = 10.0):
+        self.preflight(games, max_steps)
         self.games = games
         self.max_steps = max_steps
         self.success_reward = success_reward
@@ -78,6 +78,14 @@ class AlfWorldEnv:
         self._admissible: tuple[str, ...] = ()
         self._steps = 0
         self._done = True
+
+    @staticmethod
+    def preflight(games: Any, max_steps: int = 50, success_reward: float = 10.0) -> None:
+        """The checks the constructor runs, cheap enough for config validation
+        (`rlx.config.preflight`): the ALFWorld packages are installed, max_steps >= 1."""
+        require_alfworld()
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
 
     def tasks(self, split: Literal["train", "eval"]) -> Sequence[Task]:
         """The games of `split` as tasks (prompt = goal sentence, task_type = short type)."""

@@ -21,9 +21,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from rlx.config.types import DataPath
+from rlx.config.types import DataPath, Range
 from rlx.envs.alfworld.catalogue import SHORT_TASK_TYPE, TASK_TYPES, TaskType
 from rlx.envs.base import Task
 
@@ -69,11 +69,15 @@ def goal_sentence(grammar: str) -> str:
     return match.group(1).strip()
 
 
-def scan_split(root: Path, split: str, task_types: tuple[TaskType, ...]) -> SplitScan:
-    """All playable games under `root/split` (sorted by path), with skip counts."""
+def scan_split(root: Path, split: str, task_types: tuple[TaskType, ...],
+               limit: int | None = None) -> SplitScan:
+    """All playable games under `root/split` (sorted by path), with skip counts; with `limit`,
+    the scan stops once it has that many."""
     tasks: list[Task] = []
     found, skipped = 0, Counter()
     for traj_path in sorted((root / split).glob("*/*/traj_data.json")):
+        if limit is not None and len(tasks) >= limit:
+            break
         found += 1
         game_dir = traj_path.parent
         if "movable" in game_dir.parent.name or "Sliced" in game_dir.parent.name:
@@ -120,14 +124,24 @@ class OfficialGames:
         data_path: DataPath("ALFWorld data folder (holding json_2.1.1/)", DOWNLOAD_HOWTO),
         eval_split: Literal["valid_seen", "valid_unseen"] = "valid_seen",
         task_types: list[TaskType] | None = None,
-        num_train: int | None = None,
-        num_eval: int | None = None,
+        num_train: Annotated[int, Range(ge=1)] | None = None,
+        num_eval: Annotated[int, Range(ge=1)] | None = None,
     ):
         self.data_path = str(data_path)
         self.eval_split = eval_split
         self.task_types = tuple(task_types) if task_types else TASK_TYPES
         self.limits = {"train": num_train, "eval": num_eval}
         self._tasks: dict[str, list[Task]] = {}
+
+    @classmethod
+    def preflight(cls, **config) -> None:
+        """Before a run (`rlx.config.preflight`): the folder exists and the train split and
+        the eval split each hold a playable game (the scan stops at the first one, so this
+        reads a file or two, not the data set); AlfWorldDataError with the per-split counts
+        otherwise."""
+        games = cls(**config)
+        for split in ("train", "eval"):
+            games.tasks(split, limit=1)
 
     @property
     def root(self) -> Path:
@@ -136,15 +150,19 @@ class OfficialGames:
     def folder(self, split: Literal["train", "eval"]) -> str:
         return "train" if split == "train" else self.eval_split
 
-    def tasks(self, split: Literal["train", "eval"]) -> list[Task]:
-        """The playable games of `split`; AlfWorldDataError when there are none."""
-        if split not in self._tasks:
-            if not self.root.is_dir():
-                raise AlfWorldDataError(f"ALFWorld data not found at '{self.data_path}'. {DOWNLOAD_HOWTO}")
-            scan = scan_split(self.root, self.folder(split), self.task_types)
-            if not scan.tasks:
-                raise AlfWorldDataError(self._empty_message(split))
-            self._tasks[split] = scan.tasks[: self.limits[split]]
+    def tasks(self, split: Literal["train", "eval"], limit: int | None = None) -> list[Task]:
+        """The playable games of `split`; AlfWorldDataError when there are none. `limit`:
+        stop scanning after that many (a check; the result is not kept)."""
+        if split in self._tasks:
+            return self._tasks[split][:limit]
+        if not self.root.is_dir():
+            raise AlfWorldDataError(f"ALFWorld data not found at '{self.data_path}'. {DOWNLOAD_HOWTO}")
+        scan = scan_split(self.root, self.folder(split), self.task_types, limit=limit)
+        if not scan.tasks:
+            raise AlfWorldDataError(self._empty_message(split))
+        if limit is not None:
+            return scan.tasks
+        self._tasks[split] = scan.tasks[: self.limits[split]]
         return self._tasks[split]
 
     def _empty_message(self, split: str) -> str:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from rlx.config.types import Range
 from rlx.envs.base import Task
 from rlx.envs.text_env import Observation, Step
 from rlx.envs.webshop import pages
@@ -126,14 +127,14 @@ class WebShopEnv:
     def __init__(
         self,
         catalogue: CatalogueSource,
-        test_goals: int = 500,
-        dev_goals: int = 1000,
+        test_goals: Annotated[int, Range(ge=0)] = 500,
+        dev_goals: Annotated[int, Range(ge=0)] = 1000,
         eval_on: Literal["test", "dev"] = "test",
-        max_steps: int = 15,
+        max_steps: Annotated[int, Range(ge=1)] = 15,
         reward_type: Literal["score", "success"] = "score",
         success_reward: float = 10.0,
-        search_results: int = 50,
-        page_size: int = 10,
+        search_results: Annotated[int, Range(ge=1)] = 50,
+        page_size: Annotated[int, Range(ge=1)] = 10,
         show_attributes: bool = False,
         index_dir: str | None = None,
     ):

@@ -25,9 +25,8 @@ import random
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from rlx.config.types import DataPath, MustExist
 from rlx.envs.webshop.catalogue import (
     DEFAULT_PRICE,
     Catalogue,
@@ -42,14 +41,31 @@ from rlx.envs.webshop.goals import human_goals, sale_prices, shuffled, synthetic
 HOW = (
     "Download WebShop's data with princeton-nlp/WebShop's setup.sh (`./setup.sh -d small` for the "
     "1,000-product files, `-d all` for the full catalogue) into a directory, then "
-    "export RLX_WEBSHOP_DATA=<that directory> (it holds items_shuffle_1000.json, "
-    "items_ins_v2_1000.json and items_human_ins.json), or set env.catalogue.products_path=... etc."
+    "export RLX_WEBSHOP_DATA=<that directory> (env.catalogue.data_dir; it holds "
+    "items_shuffle_1000.json, items_ins_v2_1000.json and items_human_ins.json), and name files "
+    "called otherwise with env.catalogue.products_path=... / attributes_path=... / "
+    "human_instructions_path=... (relative to data_dir, or absolute)."
 )
-PRODUCTS = DataPath("WebShop products file (items_shuffle*.json)", HOW)
-ATTRIBUTES = DataPath("WebShop attributes file (items_ins_v2*.json)", HOW)
-# optional files: null, or a path that must exist
-HUMAN = Annotated[str | None, MustExist("WebShop human instructions file (items_human_ins.json)", HOW)]
-REVIEWS = Annotated[str | None, MustExist("WebShop reviews file (reviews.json)", HOW)]
+FILES = {  # key -> what the file is
+    "products_path": "WebShop products file (items_shuffle*.json)",
+    "attributes_path": "WebShop attributes file (items_ins_v2*.json)",
+    "human_instructions_path": "WebShop human instructions file (items_human_ins.json)",
+    "reviews_path": "WebShop reviews file (reviews.json)",
+}
+WITHOUT_HUMAN = (
+    "env.catalogue.goals=synthetic does without it (one goal per option combination of each "
+    "product whose attributes entry has an instruction)"
+)
+
+
+def resolve(data_dir: str | None, path: str | None) -> str | None:
+    """`path` under `data_dir` (a relative path; an absolute one or data_dir None: as given)."""
+    if path is None:
+        return None
+    path = os.path.expanduser(os.path.expandvars(str(path)))
+    if data_dir is None:
+        return path
+    return os.path.join(os.path.expanduser(os.path.expandvars(str(data_dir))), path)
 
 
 def parse_pricing(pricing: Any) -> list[float]:
@@ -139,31 +155,66 @@ def parse_product(
 class OfficialCatalogue:
     """A catalogue source: WebShop's product, attribute, instruction (and review) files.
 
-    products_path, attributes_path: the products and attributes files.
+    data_dir: the folder holding the files ($RLX_WEBSHOP_DATA in conf/env/webshop_official.yaml);
+        the paths below are relative to it (an absolute path is used as it is). None: the
+        paths are used as given.
+    products_path, attributes_path: the products and attributes files (any names).
     goals: "human" (one goal per human instruction; needs `human_instructions_path`) or
-        "synthetic" (one goal per option combination of each product with an instruction).
-    human_instructions_path: items_human_ins.json (needed for human goals).
+        "synthetic" (one goal per option combination of each product with an instruction in
+        the attributes file; products + attributes are enough, `human_instructions_path` is
+        not read).
+    human_instructions_path: items_human_ins.json (read for human goals only).
     reviews_path: reviews.json; None shows the reviews the records carry (usually none).
     num_products: keep the first N product records (WebShop's `num_products`); None keeps all.
     seed: seeds the sale prices of ranged products, the goals' price bounds and the goal
         shuffle (WebShop shuffles with 233).
+
+    Construction reads nothing: `preflight` (run by config validation before a run starts)
+    and the first `__call__` check that the files the chosen goals need exist, naming the
+    missing file, its key, and for a missing human instructions file the goals choice that
+    does without it.
     """
 
     def __init__(
         self,
-        products_path: PRODUCTS,
-        attributes_path: ATTRIBUTES,
+        products_path: str,
+        attributes_path: str,
         goals: Literal["human", "synthetic"] = "human",
-        human_instructions_path: HUMAN = None,
-        reviews_path: REVIEWS = None,
+        human_instructions_path: str | None = None,
+        reviews_path: str | None = None,
         num_products: int | None = None,
         seed: int = 233,
+        data_dir: str | None = None,
     ):
         if goals == "human" and human_instructions_path is None:
-            raise ValueError(f"human goals need human_instructions_path (items_human_ins.json). {HOW}")
-        self.products_path, self.attributes_path, self.goals = products_path, attributes_path, goals
-        self.human_instructions_path, self.reviews_path = human_instructions_path, reviews_path
+            raise ValueError("goals=human needs human_instructions_path (items_human_ins.json); "
+                             f"{WITHOUT_HUMAN}. {HOW}")
+        self.products_path = resolve(data_dir, products_path)
+        self.attributes_path = resolve(data_dir, attributes_path)
+        self.goals = goals
+        self.human_instructions_path = resolve(data_dir, human_instructions_path)
+        self.reviews_path = resolve(data_dir, reviews_path)
         self.num_products, self.seed = num_products, seed
+
+    @classmethod
+    def preflight(cls, **config: Any) -> None:
+        """Config validation's check (`rlx.config.preflight`): the files exist; nothing is read."""
+        cls(**config).check_files()
+
+    def needed(self) -> dict[str, str | None]:
+        """key -> resolved path of the files the chosen goals read (None: not configured)."""
+        keys = ["products_path", "attributes_path"] + (["human_instructions_path"] if self.goals == "human" else [])
+        return {k: getattr(self, k) for k in keys + (["reviews_path"] if self.reviews_path else [])}
+
+    def check_files(self) -> None:
+        """FileNotFoundError naming every missing file, its key, and what to do."""
+        missing = []
+        for key, path in self.needed().items():
+            if not os.path.isfile(path):
+                extra = f"; goals=human reads it, {WITHOUT_HUMAN}" if key == "human_instructions_path" else ""
+                missing.append(f"{FILES[key]} not found at '{path}' ({key}{extra})")
+        if missing:
+            raise FileNotFoundError("; ".join(missing) + f". {HOW}")
 
     def key(self) -> str:
         paths = [self.products_path, self.attributes_path, self.human_instructions_path, self.reviews_path]
@@ -177,6 +228,7 @@ class OfficialCatalogue:
         return stable_key("official", stats, self.goals, self.num_products, self.seed)
 
     def __call__(self) -> Catalogue:
+        self.check_files()
         records = _read_json(self.products_path, "WebShop products file")
         attributes = _read_json(self.attributes_path, "WebShop attributes file")
         human = (

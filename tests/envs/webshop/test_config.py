@@ -9,15 +9,18 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from rlx.config.compose import check_overrides
+from rlx.config.preflight import preflight
 from rlx.config.validate import ConfigError, validate
 from rlx.envs.webshop import GeneratedCatalogue, OfficialCatalogue, WebShopEnv
 from tests.envs.webshop.tiny_shop import BUY_TARGET, TinyShop, play_episode
 
 
 def env_config(overrides):
-    """The resolved, validated env node (only the env is checked: other groups import torch)."""
+    """The resolved, validated env node (only the env is checked: other groups import torch),
+    its cheap components' own checks included (`preflight`, as launch.py runs them)."""
     node = OmegaConf.to_container(check_overrides(overrides).env, resolve=True)
     validate({"env": node})
+    preflight({"env": node})
     return node
 
 
@@ -65,3 +68,34 @@ def test_an_env_plays_in_a_spawned_worker_process():
         remote = pool.submit(play_episode, env, task, BUY_TARGET).result(timeout=60)
     assert remote == play_episode(env, task, BUY_TARGET) and remote[-1].reward == 1.0
     assert json.dumps(remote[-1].info)  # step infos are JSON-able
+
+
+SAMPLE_NAMES = ["env=webshop_official", "env.catalogue.products_path=products_sample.json",
+                "env.catalogue.attributes_path=items_ins_v2_sample.json",
+                "env.test_goals=20", "env.dev_goals=20"]
+
+
+def test_rlx_webshop_data_with_other_file_names_and_no_human_instructions(sample_dir, monkeypatch):
+    # the sample folder holds only a products file and an attributes file, named otherwise
+    monkeypatch.setenv("RLX_WEBSHOP_DATA", str(sample_dir))
+    node = env_config([*SAMPLE_NAMES, "env.catalogue.goals=synthetic"])
+    env = instantiate(node, _convert_="all")
+    assert env.source.products_path == str(sample_dir / "products_sample.json")
+    assert (len(env.tasks("eval")), len(env.tasks("train"))) == (20, 87)
+
+
+def test_missing_human_instructions_name_the_file_and_the_goals_that_do_without(sample_dir, monkeypatch):
+    monkeypatch.setenv("RLX_WEBSHOP_DATA", str(sample_dir))
+    with pytest.raises(ConfigError) as info:
+        env_config(SAMPLE_NAMES)  # goals: human by default
+    (problem,) = info.value.problems
+    assert problem.startswith("env.catalogue: WebShop human instructions file (items_human_ins.json) "
+                              f"not found at '{sample_dir / 'items_human_ins.json'}' "
+                              "(human_instructions_path; goals=human reads it, "
+                              "env.catalogue.goals=synthetic does without it")
+    with pytest.raises(ConfigError) as info:
+        env_config([*SAMPLE_NAMES, "env.catalogue.attributes_path=items_ins_v2_1000.json",
+                    "env.catalogue.goals=synthetic"])
+    (problem,) = info.value.problems
+    assert "WebShop attributes file (items_ins_v2*.json) not found at" in problem
+    assert "items_ins_v2_1000.json' (attributes_path)" in problem and "human" not in problem.split(".")[0]
