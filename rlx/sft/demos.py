@@ -37,10 +37,29 @@ class DemoAction:
 
 
 class Demonstrator(Protocol):
-    """Plays tasks of one environment: `policy(env, task)` returns a function from the
-    current observation to the next `DemoAction` (None: the expert has nothing more to do)."""
+    """Plays tasks of one multi-turn environment: `policy(env, task)` returns a function from
+    the current observation to the next `DemoAction` (None: the expert has nothing more to do)."""
 
     def policy(self, env: Any, task: Task) -> Callable[[Observation], DemoAction | None]: ...
+
+
+class SingleTurnDemonstrator(Protocol):
+    """Answers tasks of a single-turn environment (math, code): the response text, or None."""
+
+    def response(self, env: Any, task: Task) -> str | None: ...
+
+
+def single_turn_rows(env: Any, tasks: Sequence[Task], demonstrator: SingleTurnDemonstrator
+                     ) -> tuple[list[dict[str, Any]], int]:
+    """(rows, tasks tried): the environment's own prompt (`env.messages`, what the RL rollout
+    encodes) and the demonstrator's response, kept when the environment scores it correct."""
+    answered = [(t, demonstrator.response(env, t)) for t in tasks]
+    answered = [(t, r) for t, r in answered if r]
+    scores = env.score([t for t, _ in answered], [r for _, r in answered]) if answered else []
+    rows = [{"task_uid": t.uid, "task_type": t.task_type, "episode": i, "step": 0,
+             "messages": json.dumps(env.messages(t)), "response": r}
+            for i, ((t, r), s) in enumerate(zip(answered, scores)) if s.correct]
+    return rows, len(tasks)
 
 
 @dataclass

@@ -14,7 +14,8 @@ import torch
 from rlx.distributed import device_for, process_layout
 from rlx.logging.base import MetricsFile
 from rlx.run_dir import read_config, read_manifest
-from rlx.sft.demos import demo_rows, load_demos, play_demos, save_demos
+from rlx.envs.base import SingleTurnEnv
+from rlx.sft.demos import demo_rows, load_demos, play_demos, save_demos, single_turn_rows
 from rlx.sft.loop import SFTRun, train_sft
 from rlx.sft.settings import SFTSettings
 from rlx.train.checkpoint import load_latest
@@ -28,15 +29,18 @@ def demonstrations(config: dict[str, Any], settings: SFTSettings, env: Any, run_
     rows = load_demos(run_dir)
     if rows is not None:
         return rows, {}
-    agent = build(config["agent"])
     tasks = list(env.tasks("train"))[: settings.demo_tasks]
-    episodes, played = play_demos(env, tasks, settings.demos, agent.max_steps)
-    save_demos(demo_rows(episodes, agent), run_dir)
+    if isinstance(env, SingleTurnEnv):
+        made, played = single_turn_rows(env, tasks, settings.demos)
+        won = len(made)
+    else:
+        episodes, played = play_demos(env, tasks, settings.demos, settings.demo_max_steps)
+        made, won = demo_rows(episodes, build(config["agent"])), len(episodes)
+    save_demos(made, run_dir)
     rows = load_demos(run_dir)
-    stats = {"demos/episodes_played": float(played), "demos/episodes_won": float(len(episodes)),
+    stats = {"demos/episodes_played": float(played), "demos/episodes_won": float(won),
              "demos/rows": float(len(rows))}
-    print(f"rlx: {len(episodes)} of {played} demonstrations won; {len(rows)} rows written to "
-          f"{run_dir / 'demos'}")
+    print(f"rlx: {won} of {played} demonstrations won; {len(rows)} rows written to {run_dir / 'demos'}")
     return rows, stats
 
 

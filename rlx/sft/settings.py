@@ -21,6 +21,8 @@ class SFTSettings:
     demo_tasks: how many train tasks the demonstrator plays (null = all); only won
         episodes are kept. The rows are written once to `<run_dir>/demos` (a `datasets`
         dataset) and reused on resume.
+    demo_max_steps: the demonstrator's step limit per episode (the environment's own limit
+        applies too); independent of `agent.max_steps`, which bounds RL and evaluation episodes.
     eval_tasks / eval_samples / eval_every / eval_at_start: held-out evaluation with the RL
         rollout (same prompts, parser and environment): format-valid ratio, success rate
         overall and per task type. checkpoint_every / keep_checkpoints: as in RL; the final
@@ -31,6 +33,7 @@ class SFTSettings:
 
     demos: Any = None
     demo_tasks: int | None = 64
+    demo_max_steps: int = 50
     batch_size: int = 8
     micro_batch_size: int = 4
     lr: float = 5e-5
@@ -51,7 +54,7 @@ class SFTSettings:
         if self.demos is None:
             raise ValueError("trainer.demos: no demonstrator configured; use experiment=sft_alfworld "
                              "or experiment=sft_webshop, or set trainer.demos._target_=...")
-        for name in ("batch_size", "micro_batch_size", "keep_checkpoints", "eval_samples"):
+        for name in ("batch_size", "micro_batch_size", "keep_checkpoints", "eval_samples", "demo_max_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_size % self.micro_batch_size:

@@ -145,3 +145,17 @@ def test_batch_order_walks_seeded_epochs():
     assert flat[:10] != flat[10:]  # each epoch reshuffles
     assert batch_order(10, 4, seed=0, step=3) == steps[3]  # a resumed run continues alike
     assert batch_order(10, 4, seed=1, step=0) != steps[0]
+
+
+def test_math_reference_answers_use_the_env_prompt_and_are_graded_correct():
+    from rlx.envs.math import GeneratedTasks, MathEnv
+    from rlx.envs.math.demos import ReferenceAnswers
+    from rlx.sft.demos import single_turn_rows
+
+    env = MathEnv(GeneratedTasks(size_per_kind=10), num_eval=10)
+    tasks = list(env.tasks("train"))[:6]
+    rows, tried = single_turn_rows(env, tasks, ReferenceAnswers())
+    assert tried == 6 and len(rows) == 6
+    assert json.loads(rows[0]["messages"]) == env.messages(tasks[0])
+    assert rows[0]["response"] == f"The answer is \\boxed{{{tasks[0].answer}}}."
+    assert all(s.correct for s in env.score(tasks, [r["response"] for r in rows]))

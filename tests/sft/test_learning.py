@@ -28,21 +28,21 @@ def evaluations(rows):
 
 
 # The tiny model learns the response format fast at a high lr; greedy decoding makes the measured
-# ratio a property of the weights. History 1 keeps the byte-level prompts short for the tiny vocabulary.
-TINY_SFT = ["trainer.lr=3.0e-3", "trainer.batch_size=16", "trainer.micro_batch_size=16",
-            "agent.history_length=1", "agent.num_workers=1", "rollout.max_new_tokens=96",
-            "rollout.temperature=0"]
+# ratio a property of the weights.
+TINY_SFT = ["trainer.lr=3.0e-3", "trainer.batch_size=8", "trainer.micro_batch_size=8",
+            "agent.num_workers=1", "rollout.max_new_tokens=96", "rollout.temperature=0"]
 
 
 @requires_alfworld
 def test_sft_on_alfworld_demonstrations_makes_the_tiny_model_format_valid(tmp_path, alfworld_cache):
     run_dir, rows = launch_run(
         tmp_path, "experiment=sft_alfworld", *ALFWORLD_GAMES, f"env.games.cache_dir={alfworld_cache}",
-        "iterations=25", "trainer.demo_tasks=12", "trainer.eval_tasks=2", "agent.max_steps=3", *TINY_SFT)
+        "iterations=25", "trainer.demo_tasks=12", "trainer.eval_tasks=2", "agent.max_steps=3",
+        "agent.history_length=1", *TINY_SFT)
     demos = load_demos(run_dir)
     assert len(demos) >= 100  # 12 expert walkthroughs, one row per command
     before, after = evaluations(rows)
-    assert before["step"] == 0 and after["step"] == 25
+    assert before["step"] == 0 and after["step"] == 25  # agent.max_steps=3 cuts evaluation, not the demos
     assert before["eval/env/format_valid_ratio"] <= 0.2  # a random model does not write the tags
     assert after["eval/env/format_valid_ratio"] >= 0.8
     losses = [r["sft/loss"] for r in rows if "sft/loss" in r]
@@ -50,14 +50,16 @@ def test_sft_on_alfworld_demonstrations_makes_the_tiny_model_format_valid(tmp_pa
 
 
 def test_rl_from_an_sft_checkpoint_has_nonzero_advantages_and_finite_updates(tmp_path):
-    shop = ["env.catalogue.num_products=300", "env.test_goals=20", "agent.max_steps=3"]
-    sft_dir, _ = launch_run(tmp_path / "sft", "experiment=sft_webshop", *shop, "iterations=12",
-                            "trainer.demo_tasks=16", "trainer.eval_tasks=2", *TINY_SFT)
+    # short pages (3 results) and no history keep the tiny tokenizer's byte-level prompts short
+    shop = ["env.catalogue.num_products=300", "env.test_goals=20", "env.page_size=3",
+            "env.search_results=9", "agent.max_steps=3", "agent.history_length=0"]
+    sft_dir, _ = launch_run(tmp_path / "sft", "experiment=sft_webshop", *shop, "iterations=15",
+                            "trainer.demo_tasks=12", "trainer.eval_tasks=2", *TINY_SFT)
     trained = build_from_run(run_dir=str(sft_dir)).model.state_dict()
     untrained = build_tiny(cache_dir=str(tmp_path / "fresh")).model.state_dict()
     assert any(not torch.equal(trained[k], untrained[k]) for k in trained)  # the export holds the SFT weights
     _, rows = launch_run(tmp_path / "rl", "experiment=gigpo_webshop_from_sft", f"model.run_dir={sft_dir}",
-                         *shop, *TINY_SFT[3:6], "iterations=1", "trainer.tasks_per_iter=2",
+                         *shop, *TINY_SFT[3:5], "iterations=1", "trainer.tasks_per_iter=2",
                          "trainer.group_size=4", "trainer.eval_tasks=2", "trainer.eval_at_start=false",
                          "rollout.temperature=1.0")
     (it,) = rows

@@ -21,7 +21,7 @@ from rlx.envs.base import Task
 from rlx.envs.text_env import Observation
 from rlx.sft.demos import DemoAction
 
-CLAUSES = re.compile(r"\s+with\s+[^,]+:|,\s*and price lower than", re.IGNORECASE)
+CLAUSES = re.compile(r"\s+with\s+(?:(?!\bwith\b)[^,:])+:|,\s*and price lower than", re.IGNORECASE)
 
 
 def search_text(instruction: str) -> str:
