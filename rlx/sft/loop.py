@@ -125,7 +125,7 @@ def train_sft(run: SFTRun) -> dict[str, float]:
 
 def sft_step(run: SFTRun, it: int) -> dict[str, float]:
     """One optimizer step on the next `batch_size` rows, accumulated over micro-batches."""
-    s = run.settings
+    s, started = run.settings, time.perf_counter()
     chosen = [run.sequences[i] for i in batch_order(len(run.sequences), s.batch_size, run.seed, it)]
     chosen.sort(key=lambda g: len(g.prompt_ids) + len(g.response_ids))  # less padding per micro-batch
     normalizer = max(1, sum(len(g.response_ids) for g in chosen))
@@ -146,6 +146,7 @@ def sft_step(run: SFTRun, it: int) -> dict[str, float]:
     return {"sft/loss": total, "sft/action_tokens": float(tokens), "sft/grad_norm": float(grad_norm),
             "sft/epoch": (it + 1) * s.batch_size / len(run.sequences),
             "policy/lr": run.scheduler.get_last_lr()[0], "perf/train_tokens": float(seen),
+            "perf/update_tokens_per_s": seen / max(time.perf_counter() - started, 1e-9),
             "train/iteration": it + 1}
 
 
