@@ -76,4 +76,4 @@ def test_every_shipped_sweep_validates(path, tmp_path):
     from rlx.sweep.__main__ import main
 
     user_keys = [f"model.run_dir={tmp_path}"] if "from_sft" in path.name else []
-    assert main([str(path), "--dry-run", *user_keys]) == 0
+    assert main([str(path), *user_keys, "--dry-run"]) == 0
