@@ -78,11 +78,25 @@ def check_processes(config: dict[str, Any]) -> None:
     launcher = instantiate(config["launcher"], _convert_="all")
     if not hasattr(launcher, "world_size"):
         return
+    if "tasks_per_iter" not in config["trainer"]:  # trainer=sft: no rollout batch to split
+        check_single_process(config, launcher)
+        return
     try:
         check_world_size(config["trainer"]["tasks_per_iter"], launcher.world_size(config),
                          "the launcher's processes")
     except ValueError as err:
         raise ConfigError([str(err)]) from err
+
+
+def check_single_process(config: dict[str, Any], launcher: Any) -> None:
+    """SFT (`trainer=sft`) trains in one process."""
+    try:
+        processes = launcher.world_size(config)
+    except ValueError as err:
+        raise ConfigError([str(err)]) from err
+    if processes > 1:
+        raise ConfigError([f"trainer=sft trains in one process, but the launcher starts {processes}; "
+                           "set launcher.nprocs=1"])
 
 
 def resume_dir(config: dict[str, Any]) -> Path | None:

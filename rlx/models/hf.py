@@ -13,6 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlx.config.types import DataPath
 from rlx.models.base import DType, LoadedModel, as_lora_settings, finish_loading, resolve_dtype
+from rlx.models.from_run import exported_folder
 from rlx.models.lora import LoraSettings
 
 DOWNLOAD_HOW = (
@@ -68,7 +69,8 @@ def build_hf(
     lora: LoraSettings | None = None,
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] | None = None,
 ) -> LoadedModel:
-    """Load a pretrained causal LM and its tokenizer from `path` (local folder or hub id).
+    """Load a pretrained causal LM and its tokenizer from `path` (local folder, hub id, or an
+    rlx run directory that exported its weights, e.g. an SFT run: its `model/` folder).
 
     A hub id is read from the local HF cache when it is there; otherwise it is downloaded
     when the hub is reachable, and when it is not (HF_HUB_OFFLINE=1, or no network) a
@@ -78,7 +80,7 @@ def build_hf(
     """
     device = torch.device(device)
     torch_dtype = resolve_dtype(dtype, device, trainable)
-    local = Path(path).expanduser()
+    local = exported_folder(path)  # an rlx run directory -> its exported model/ folder
     kwargs = {"dtype": torch_dtype}
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation

@@ -3,6 +3,7 @@ checkpoint, and train. This and `launch.py` are the only places that read the co
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 import os
@@ -218,11 +219,21 @@ def resume(run: Run) -> None:
         print(f"rlx: resumed from checkpoint at iteration {state['step']}")
 
 
+def trainer_recipe(config: dict[str, Any]) -> Callable | None:
+    """The `run` of another recipe when the trainer settings class names one (`recipe`, e.g.
+    `rlx.sft.settings.SFTSettings`), else None (this RL recipe)."""
+    module = getattr(import_target(config["trainer"]["_target_"]), "recipe", None)
+    return importlib.import_module(module).run if module else None
+
+
 def run(run_dir: str | Path, should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
     """Train the run in `run_dir` (a directory prepared by launch.py or rlx.replay).
     `should_stop`: polled between iterations; True checkpoints and stops (SLURM's timeout signal)."""
     run_dir = Path(run_dir).resolve()
     config = read_config(run_dir)
+    other = trainer_recipe(config)
+    if other is not None:  # e.g. trainer=sft
+        return other(run_dir, should_stop)
     layout = process_layout()  # one process, or torchrun's / SLURM's ranks
     distributed.start(layout, device_for(layout, config["device"]))
     try:
