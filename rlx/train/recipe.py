@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 
-from rlx.algos.advantages import needs_values
+from rlx.algos.advantages import needs_values, value_heads
 from rlx.algos.step_advantages import needs_steps
 from rlx.config.validate import import_target
 from rlx import distributed
@@ -83,7 +83,6 @@ def make_collector(config: dict[str, Any], env: Any, engine: Any, tokenizer: Any
         return partial(collect, engine, tokenizer, env)
     if not isinstance(env, TextEnv):
         raise TypeError(f"{type(env).__name__} is neither a SingleTurnEnv nor a TextEnv")
-    from rlx.agent.rollout import play_episodes
     from rlx.envs.pool import EnvPool
 
     agent = build(config["agent"])
@@ -92,7 +91,7 @@ def make_collector(config: dict[str, Any], env: Any, engine: Any, tokenizer: Any
                          "estimators (gigpo, hgpo, empg) need agent.sample_mode=step")
     pool = EnvPool(partial(build, config["env"]), agent.num_workers, max_steps=agent.max_steps,
                    step_timeout_s=agent.step_timeout_s, reset_timeout_s=agent.reset_timeout_s)
-    return partial(play_episodes, engine, tokenizer, pool, settings=agent)
+    return partial(agent.player(), engine, tokenizer, pool, settings=agent)
 
 
 def with_prompt_notes(collector: Callable, notes: list[str] | None) -> tuple[Callable, Callable | None]:
@@ -125,7 +124,7 @@ def build_run(config: dict[str, Any], run_dir: Path, layout: ProcessLayout = Pro
     if needs_values(advantage_fn):
         from rlx.models.value_head import ValueHead
 
-        value_head = ValueHead(policy.model.config.hidden_size).to(device)
+        value_head = ValueHead(policy.model.config.hidden_size, heads=value_heads(advantage_fn)).to(device)
     env = build(config["env"])
     model, parallel, generation = spread(policy.model, value_head, layout, device, settings)
     if parallel.lockstep and reference is not None:
