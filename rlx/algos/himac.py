@@ -103,3 +103,4 @@ def himac(
 
 
 himac.requires_steps = True
+himac.requires_agent_mode = "himac"

@@ -198,5 +198,6 @@ def hiper(
 
 
 hiper.requires_steps = True
+hiper.requires_agent_mode = "hiper"
 hiper.requires_values = True
 hiper.value_heads = 2

@@ -137,6 +137,14 @@ def needs_steps(estimator: AdvantageFn) -> bool:
     return bool(getattr(estimator, "requires_steps", False))
 
 
+def needs_agent_mode(estimator: AdvantageFn) -> str | None:
+    """The `agent.mode` of `agent=hierarchical` whose rows the estimator needs (HiPER: "hiper",
+    HiMAC: "himac"), None for estimators of flat agents; works on partials."""
+    while isinstance(estimator, functools.partial):
+        estimator = estimator.func
+    return getattr(estimator, "requires_agent_mode", None)
+
+
 class _Layout(NamedTuple):
     episode: Tensor  # (B,) dense episode index of each row
     n_episodes: int

@@ -16,7 +16,7 @@ import torch
 from hydra.utils import instantiate
 
 from rlx.algos.advantages import needs_values, value_heads
-from rlx.algos.step_advantages import needs_steps
+from rlx.algos.step_advantages import needs_agent_mode, needs_steps
 from rlx.config.validate import import_target
 from rlx import distributed
 from rlx.distributed import ProcessLayout, broadcast_module, device_for, process_layout
@@ -86,6 +86,10 @@ def make_collector(config: dict[str, Any], env: Any, engine: Any, tokenizer: Any
     from rlx.envs.pool import EnvPool
 
     agent = build(config["agent"])
+    mode = needs_agent_mode(build(config["advantage"]))
+    if mode is not None and getattr(agent, "mode", None) != mode:
+        raise ValueError(f"advantage={mode} trains on the planner/executor rows of "
+                         f"agent=hierarchical agent.mode={mode}")
     if agent.sample_mode == "trajectory" and needs_steps(build(config["advantage"])):
         raise ValueError("agent.sample_mode=trajectory trains one row per episode; step-level "
                          "estimators (gigpo, hgpo, empg) need agent.sample_mode=step")

@@ -146,3 +146,11 @@ def test_alfworld_hierarchical_experiments_train_with_the_tiny_model(tmp_path, e
                 "rollout/segment_length", "advantages/planner_abs_mean", "eval/pass@1"):
         assert math.isfinite(row[key]), key
     assert any(k.startswith("env/pick_") and k.endswith("_success_rate") for k in row)
+
+
+@pytest.mark.parametrize("overrides", [["advantage=hiper"],
+                                       ["agent=hierarchical", "agent.mode=himac", "advantage=hiper"],
+                                       ["agent=hierarchical", "advantage=himac"]])
+def test_hierarchical_estimators_refuse_other_agents(tmp_path, overrides):
+    with pytest.raises(ValueError, match="agent=hierarchical agent.mode="):
+        agent_run(tmp_path, *overrides)
