@@ -13,8 +13,11 @@ Each blueprint is one row of its first episode whose action tokens are all plann
 (`steps.planner_mask`); the executions' step rows carry the blueprint in their prompt and only
 executor tokens. `steps.blueprint_ids` (B,) names each row's blueprint within its group.
 
-Returns: R_e = sum of episode e's step rewards.
-Blueprint level: S_b = mean of R_e over the N executions of blueprint b;
+Returns: R_e = sum of episode e's execution-step rewards (a row with planner tokens is a
+blueprint row; its own reward, e.g. a format penalty, belongs to the blueprint, not to the
+episode that happens to hold the row).
+Blueprint level: S_b = mean of R_e over the N executions of blueprint b + the blueprint row's
+reward;
     A^plan_b = (S_b - mean over the group's blueprints of S) / F   (F = unbiased std + eps, or 1)
 Execution level: A^exec_e = (R_e - S_b) / F_b over the executions of e's blueprint.
 Planner tokens get A^plan of their blueprint, executor tokens A^exec of their episode. A group
@@ -30,7 +33,8 @@ there). The masking zeroes advantages; a KL term (loss.kl_coef) still regularise
 level's tokens and they still count in a token-mean's denominator.
 
 Shapes: rewards, action_mask (B, T); group_ids (B,); steps per StepInfo.
-Returns (advantages, returns = R_e broadcast), both (B, T), 0 off action tokens.
+Returns (advantages, returns = R_e broadcast, S_b on blueprint rows), both (B, T), 0 off action
+tokens.
 """
 
 from __future__ import annotations
@@ -79,27 +83,32 @@ def himac(
         raise ValueError("himac needs steps.blueprint_ids and steps.planner_mask: play with "
                          "agent=hierarchical agent.mode=himac")
     step_rewards = sequence_scores(rewards, action_mask)
+    acting = action_mask.bool()
+    execute = executor_tokens(acting, steps.planner_mask)
+    plan = acting & ~execute
+    blueprint_row = plan.any(-1)
     episode, n = pair_index(group_ids, steps.episode_ids)
-    totals = episode_totals(step_rewards, episode, n)                       # (E,)
+    totals = episode_totals(torch.where(blueprint_row, 0.0, step_rewards), episode, n)   # (E,) R_e
     groups = episode_groups(episode, group_ids, n)                          # (E,)
     blueprint_of = torch.zeros(n, dtype=torch.long, device=totals.device)
     blueprint_of.scatter_(0, episode, steps.blueprint_ids.long())           # rows of an episode agree
     blueprint, k = pair_index(groups, blueprint_of)                         # (E,) dense blueprint index
     count = totals.new_zeros(k).index_add_(0, blueprint, torch.ones_like(totals))
-    score = totals.new_zeros(k).index_add_(0, blueprint, totals) / count    # S_b
+    row_blueprint = blueprint[episode]                                      # (B,)
+    own = totals.new_zeros(k).index_add_(0, row_blueprint,
+                                         torch.where(blueprint_row, step_rewards, 0.0))
+    score = totals.new_zeros(k).index_add_(0, blueprint, totals) / count + own   # S_b
     blueprint_group = groups.new_zeros(k).scatter_(0, blueprint, groups)
     plan_adv = normalize(score, None, blueprint_group, mean="group", std=std, eps=eps)   # (K,)
     exec_adv = normalize(totals, None, blueprint, mean="group", std=std, eps=eps)        # (E,)
 
     level = phase(steps.iteration, schedule, planner_iters, executor_iters)
-    acting = action_mask.bool()
-    execute = executor_tokens(acting, steps.planner_mask)
-    plan = acting & ~execute
     dtype = step_rewards.dtype
-    row_plan = plan_adv[blueprint[episode]] * float(level != "executor")
+    row_plan = plan_adv[row_blueprint] * float(level != "executor")
     row_exec = exec_adv[episode] * float(level != "planner")
     advantages = row_plan[:, None] * plan.to(dtype) + row_exec[:, None] * execute.to(dtype)
-    return advantages, broadcast_to_actions(totals[episode], action_mask)
+    row_return = torch.where(blueprint_row, score[row_blueprint], totals[episode])
+    return advantages, broadcast_to_actions(row_return, action_mask)
 
 
 himac.requires_steps = True

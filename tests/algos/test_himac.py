@@ -48,7 +48,7 @@ def test_literal_values_two_blueprints_two_executions_each():
     executor = {(k[1], k[3]): a for a, k in zip(by_row, keys) if not k[4]}
     assert executor == pytest.approx({(0, 1): 0.5, (1, 1): -0.5, (2, 1): 0.0, (2, 2): 0.0,
                                       (3, 1): 0.0})
-    assert ret[0, 0].item() == 1.0  # the blueprint row carries its episode's return
+    assert ret[0, 0].item() == 0.5  # the blueprint row carries its blueprint's score
     adv, _ = himac(*args, steps=steps, std="group", schedule="joint")
     s = 2 ** -0.5  # unbiased std of (0.5, 1.0) is 0.3536; of (1, 0) it is 0.7071
     assert adv[0, 0].item() == pytest.approx(-0.25 / (0.25 * 2 ** 0.5 + 1e-6))
@@ -130,3 +130,14 @@ def test_needs_blueprints():
     bare = StepInfo(steps.episode_ids, steps.step_ids, steps.anchor_ids)
     with pytest.raises(ValueError, match="blueprint_ids"):
         himac(*args, steps=bare)
+
+
+def test_a_blueprint_rows_own_reward_scores_the_blueprint_not_its_first_execution():
+    args, steps, keys = rows([[[[1.0], [0.0]], [[1.0], [1.0]]]])
+    rewards = args[0].clone()
+    rewards[0, -1] = -0.1  # e.g. the format penalty of a malformed blueprint
+    adv, _ = himac(rewards, *args[1:], steps=steps, std="none", schedule="joint")
+    planner = [a for a, k in zip(adv[:, 0].tolist(), keys) if k[4]]
+    assert planner == pytest.approx([-0.3, 0.3])  # S = (0.4, 1.0)
+    executor = [a for a, k in zip(adv[:, 0].tolist(), keys) if not k[4]]
+    assert executor == pytest.approx([0.5, -0.5, 0.0, 0.0])
