@@ -101,10 +101,12 @@ def segment_starts(group_ids: Tensor, steps: StepInfo) -> Tensor:
 def value_mask(action_mask: Tensor, group_ids: Tensor, steps: StepInfo) -> Tensor:
     """(B, T, 2) bool: head 0 (V_lo) is trained on executor tokens, head 1 (V_hi) on the planner
     tokens of segment-start rows (their first action token when the row has no planner mask)."""
-    acting = action_mask.bool()
-    execute = executor_tokens(acting, steps.planner_mask)
-    plan = acting if steps.planner_mask is None else steps.planner_mask.bool() & acting
-    start = segment_starts(group_ids, steps)
+    return _head_tokens(action_mask.bool(), steps.planner_mask, segment_starts(group_ids, steps))
+
+
+def _head_tokens(acting: Tensor, planner_mask: Tensor | None, start: Tensor) -> Tensor:
+    execute = executor_tokens(acting, planner_mask)
+    plan = acting if planner_mask is None else planner_mask.bool() & acting
     return torch.stack([execute, plan & start[:, None]], dim=-1)
 
 
@@ -192,7 +194,7 @@ def hiper(
         a_hi = _whiten(a_hi, start & plan.any(-1), eps)
     row_hi = torch.where(start, a_hi, a_lo if keep_credit == "executor" else torch.zeros_like(a_lo))
     advantages = a_lo[:, None] * execute.to(dtype) + row_hi[:, None] * plan.to(dtype)
-    heads = value_mask(action_mask, group_ids, steps).to(dtype)
+    heads = _head_tokens(acting, steps.planner_mask, start).to(dtype)
     returns = torch.stack([ret_lo[:, None] * heads[..., 0], ret_hi[:, None] * heads[..., 1]], -1)
     return advantages, returns
 
