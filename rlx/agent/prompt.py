@@ -77,3 +77,17 @@ def step_messages(
     parts.append(how + "Then choose exactly one action for the current step and present it "
                  "inside <action> </action> tags.")
     return [{"role": "user", "content": "\n".join(parts)}]
+
+
+def history_lines(history: Sequence[tuple[str, str]], step_index: int, history_length: int) -> list[str]:
+    """The "already taken N steps" line and the last `history_length` (observation, action)
+    pairs, as `step_messages` writes them (empty at the first step)."""
+    if step_index == 0:
+        return []
+    shown = list(history)[-history_length:] if history_length > 0 else []
+    lines = [f"Prior to this step, you have already taken {step_index} step(s)."
+             + (f" Below are the most recent {len(shown)} observations and the actions you "
+                "took in response:" if shown else "")]
+    first = step_index - len(shown) + 1
+    return lines + [f"[Observation {first + i}: '{obs}', Action {first + i}: '{act}']"
+                    for i, (obs, act) in enumerate(shown)]

@@ -51,6 +51,11 @@ class AgentSettings:
     step_timeout_s: float = 60.0
     reset_timeout_s: float = 300.0
 
+    def player(self):
+        """The function that plays episodes with these settings (`play_episodes`); the
+        hierarchical agent's settings return their own."""
+        return play_episodes
+
 
 @dataclass
 class StepRow:

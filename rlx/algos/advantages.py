@@ -40,6 +40,14 @@ def needs_values(estimator: AdvantageFn) -> bool:
     return bool(getattr(estimator, "requires_values", False))
 
 
+def value_heads(estimator: AdvantageFn) -> int:
+    """How many values per token the estimator's value head gives (1 unless it says more, e.g.
+    HiPER's two-head critic); works on partials."""
+    while isinstance(estimator, functools.partial):
+        estimator = estimator.func
+    return int(getattr(estimator, "value_heads", 1))
+
+
 def grpo(
     rewards: Tensor,
     action_mask: Tensor,

@@ -83,6 +83,8 @@ class Objective:
         entropy_ref: Tensor | None = None,
         num_tokens: float | None = None,
         num_seqs: float | None = None,
+        value_mask: Tensor | None = None,
+        num_value_tokens: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Scalar loss and detached stats for one micro-batch; all tensors (B, T).
         `entropy_ref`: each action token's historical entropy Hbar (needed with `smoothing`).
@@ -97,6 +99,11 @@ class Objective:
         *share* of the mini-batch value: summed over the micro-batches of a mini-batch it gives
         the mini-batch value exactly (policy/* and value/* means are weighted by the call's
         action tokens / num_tokens). Without num_tokens a stat is the call's own value.
+
+        Several value heads (values, old_values, returns (B, T, H), HiPER's two-head critic):
+        head h is trained on the tokens of `value_mask[..., h]` (B, T, H) bool, each head's
+        loss a token mean over its own tokens (`num_value_tokens` (H,): the mini-batch counts)
+        and the heads' losses summed; stats value/* for head 0, value/head<h>_* for the others.
         """
         total, means = self.policy(
             logprobs, old_logprobs, advantages, action_mask,
@@ -135,9 +142,13 @@ class Objective:
         if values is not None:
             if returns is None or (self.value_clip is not None and old_values is None):
                 raise ValueError("a value loss needs returns (and old_values if value_clip is set)")
-            critic, value_means = value_loss(
-                values, returns, old_values, action_mask, self.value_clip, num_tokens=num_tokens
-            )
+            if values.dim() == 2:
+                critic, value_means = value_loss(
+                    values, returns, old_values, action_mask, self.value_clip, num_tokens=num_tokens
+                )
+            else:
+                critic, value_means = self._head_losses(values, returns, old_values, value_mask,
+                                                        num_value_tokens)
             terms["loss/value"] = critic.detach()
             means.update(value_means)
             total = total + self.value_coef * critic
@@ -148,6 +159,24 @@ class Objective:
         if num_tokens is not None:
             share = action_mask.to(total.dtype).sum() / max(float(num_tokens), 1.0)
         return total, {**terms, **{name: value * share for name, value in means.items()}}
+
+    def _head_losses(self, values: Tensor, returns: Tensor, old_values: Tensor | None,
+                     value_mask: Tensor | None, num_value_tokens: Tensor | None,
+                     ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Sum over heads of each head's clipped value loss on its own tokens. (B, T, H) inputs."""
+        if value_mask is None or value_mask.shape != values.shape:
+            raise ValueError("several value heads need value_mask (B, T, H): the tokens each "
+                             f"head is trained on (values {tuple(values.shape)})")
+        total, stats = values.new_zeros(()), {}
+        for h in range(values.shape[-1]):
+            count = None if num_value_tokens is None else float(num_value_tokens[h])
+            loss, means = value_loss(values[..., h], returns[..., h],
+                                     None if old_values is None else old_values[..., h],
+                                     value_mask[..., h], self.value_clip, num_tokens=count)
+            total = total + loss
+            stats.update({name if h == 0 else name.replace("value/", f"value/head{h}_"): v
+                          for name, v in means.items()})
+        return total, stats
 
     def reward_kl(
         self, logprobs_old: Tensor, ref_logprobs: Tensor, action_mask: Tensor | None = None

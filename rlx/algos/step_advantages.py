@@ -57,6 +57,14 @@ class StepInfo:
         them), so column 0 is the current observation alone. None when unused.
     entropy: (B,) float, the mean policy entropy over the step's action tokens (EMPG).
         None when unused.
+    planner_mask: (B, T) bool, the planner's tokens of each row (a subset of the action mask:
+        HiPER's switch/subgoal text, HiMAC's blueprint); executor tokens are
+        action_mask & ~planner_mask. None for flat agents.
+    segment_ids: (B,) long, the subgoal segment of the step within its episode (HiPER: 0, 1,
+        ... in step order; a new segment starts at each switch). None when unused.
+    blueprint_ids: (B,) long, the blueprint the episode executes, unique within its group
+        (HiMAC: several episodes share one). None when unused.
+    iteration: the training iteration (HiMAC's co-evolution schedule reads it).
     """
 
     episode_ids: Tensor
@@ -64,6 +72,10 @@ class StepInfo:
     anchor_ids: Tensor
     context_ids: Tensor | None = None
     entropy: Tensor | None = None
+    planner_mask: Tensor | None = None
+    segment_ids: Tensor | None = None
+    blueprint_ids: Tensor | None = None
+    iteration: int = 0
 
     def __post_init__(self) -> None:
         rows = self.episode_ids.shape
@@ -80,6 +92,15 @@ class StepInfo:
         if self.entropy is not None and self.entropy.shape != rows:
             raise ValueError(f"StepInfo: entropy must be (B,) = {tuple(rows)}; "
                              f"got {tuple(self.entropy.shape)}")
+        for name in ("segment_ids", "blueprint_ids"):
+            value = getattr(self, name)
+            if value is not None and value.shape != rows:
+                raise ValueError(f"StepInfo: {name} must be (B,) = {tuple(rows)}; "
+                                 f"got {tuple(value.shape)}")
+        if self.planner_mask is not None and (
+                self.planner_mask.dim() != 2 or self.planner_mask.shape[0] != rows[0]):
+            raise ValueError(f"StepInfo: planner_mask must be (B, T) with B = {rows[0]}; "
+                             f"got {tuple(self.planner_mask.shape)}")
 
 
 def state_id(key: str) -> int:
@@ -114,6 +135,14 @@ def needs_steps(estimator: AdvantageFn) -> bool:
     while isinstance(estimator, functools.partial):
         estimator = estimator.func
     return bool(getattr(estimator, "requires_steps", False))
+
+
+def needs_agent_mode(estimator: AdvantageFn) -> str | None:
+    """The `agent.mode` of `agent=hierarchical` whose rows the estimator needs (HiPER: "hiper",
+    HiMAC: "himac"), None for estimators of flat agents; works on partials."""
+    while isinstance(estimator, functools.partial):
+        estimator = estimator.func
+    return getattr(estimator, "requires_agent_mode", None)
 
 
 class _Layout(NamedTuple):

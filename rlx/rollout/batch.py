@@ -72,6 +72,10 @@ class RolloutBatch:
     context_ids: torch.Tensor | None = None   # (B, K+1) keys of the last k observations (HGPO)
     episode_tasks: list[Task] | None = None   # (E,) the task of each episode
     episode_won: list[bool] | None = None     # (E,) solved
+    # hierarchical agents (rlx.agent.hierarchical: HiPER, HiMAC)
+    planner_mask: torch.Tensor | None = None   # (B,T) bool planner tokens, a subset of action_mask
+    segment_ids: torch.Tensor | None = None    # (B,) subgoal segment of the step in its episode
+    blueprint_ids: torch.Tensor | None = None  # (B,) blueprint the episode executes (HiMAC)
     # the sampler's own per-token log-probs (vLLM), for mismatch metrics and correction
     sampler_logprobs: torch.Tensor | None = None  # (B,T) float on action tokens, 0 elsewhere
 

@@ -29,7 +29,8 @@ class ForwardOut:
     logprobs: (B, T) float32, log p(input_ids[:, t] | input_ids[:, :t]).
     entropy: (B, T) float32 entropy of that next-token distribution, or None.
     values: (B, T) float32 V(input_ids[:, :t]) from the value head (the state in which
-        token t is chosen, the same alignment as logprobs), or None.
+        token t is chosen, the same alignment as logprobs), (B, T, H) for a head with
+        H > 1 values per token, or None.
     """
 
     logprobs: torch.Tensor
@@ -165,6 +166,7 @@ def _join(parts: list[torch.Tensor], hidden: torch.Tensor, batch: int, length: i
 
 
 def _shift_in(per_target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """(B, T-1) values for targets 1..T-1 -> (B, T) with column 0 and padding set to 0."""
-    first = per_target.new_zeros((per_target.shape[0], 1))
+    """(B, T-1[, H]) values for targets 1..T-1 -> (B, T[, H]) with column 0 and padding set to 0."""
+    first = per_target.new_zeros((per_target.shape[0], 1, *per_target.shape[2:]))
+    valid = valid if per_target.dim() == 2 else valid[..., None]
     return torch.cat([first, torch.where(valid, per_target, 0.0)], dim=1)

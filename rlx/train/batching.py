@@ -112,6 +112,9 @@ def concat_batches(batches: Sequence[RolloutBatch], pad_id: int) -> RolloutBatch
         step_ids=cat_tensor("step_ids"), anchor_ids=cat_tensor("anchor_ids"),
         context_ids=cat_tensor("context_ids"),
         episode_tasks=cat_list("episode_tasks"), episode_won=cat_list("episode_won"),
+        planner_mask=(None if first.planner_mask is None else
+                      _pad_cat([b.planner_mask for b in batches], False)),
+        segment_ids=cat_tensor("segment_ids"), blueprint_ids=cat_tensor("blueprint_ids"),
     )
 
 
@@ -146,6 +149,8 @@ def take_groups(batch: RolloutBatch, keep: torch.Tensor, group_size: int) -> Rol
         episode_ids=episode_ids, step_ids=rows_of(batch.step_ids),
         anchor_ids=rows_of(batch.anchor_ids), context_ids=rows_of(batch.context_ids),
         episode_tasks=episodes_of(batch.episode_tasks), episode_won=episodes_of(batch.episode_won),
+        planner_mask=rows_of(batch.planner_mask), segment_ids=rows_of(batch.segment_ids),
+        blueprint_ids=rows_of(batch.blueprint_ids),
     )
 
 

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from rlx.algos.advantages import needs_values
 from rlx.algos.entropy_smoothing import EntropyHistory
+from rlx.algos.hiper import value_mask
 from rlx.algos.step_advantages import StepInfo, episode_level, needs_steps
 from rlx.curriculum.base import GroupFilter
 from rlx.distributed import all_reduce_max
@@ -82,7 +83,7 @@ def train(run: Run) -> dict[str, float]:
             batch = collect_batch(run, it)
         shaping_stats = shape_rewards(batch, run.shaping, run.reward_combine)
         with run.autocast():
-            train_batch, adv_stats = prepare_update(run, batch)
+            train_batch, adv_stats = prepare_update(run, batch, iteration=it)
         t_update = time.perf_counter()
         update_stats = ppo_update(
             run.model, run.value_head, run.optimizer, run.objective.scheduled(it / run.iterations),
@@ -183,9 +184,10 @@ def shape_rewards(batch: RolloutBatch, shaping: Mapping[str, Callable],
     return stats
 
 
-def prepare_update(run: Run, batch: RolloutBatch) -> tuple[TrainBatch, dict[str, float]]:
+def prepare_update(run: Run, batch: RolloutBatch, iteration: int = 0) -> tuple[TrainBatch, dict[str, float]]:
     """Old/ref log-probs and values, token rewards (with KL-in-reward), advantages, then the
-    curriculum's choice of rows and tokens to train on (`TrainingSelector`, D^3S), if any."""
+    curriculum's choice of rows and tokens to train on (`TrainingSelector`, D^3S), if any.
+    `iteration`: the training iteration, for estimators with a schedule (HiMAC)."""
     s, started = run.settings, time.perf_counter()
     common = dict(micro_batch_size=s.micro_batch_size, chunk_size=s.logprob_chunk_size,
                   temperature=logprob_temperature(run.engine), device=run.device,
@@ -203,7 +205,8 @@ def prepare_update(run: Run, batch: RolloutBatch) -> tuple[TrainBatch, dict[str,
         rewards = rewards - kl_penalty
         stats["reward/kl_penalty"] = (kl_penalty.sum() / batch.action_mask.sum().clamp(min=1)).item()
     advantage_started = time.perf_counter()
-    advantages, returns = compute_advantages(run.advantage_fn, batch, rewards, old_values, entropy)
+    advantages, returns = compute_advantages(run.advantage_fn, batch, rewards, old_values, entropy,
+                                             iteration=iteration)
     mask = batch.action_mask.bool()
     stats.update({
         "perf/time/advantage": time.perf_counter() - advantage_started,
@@ -212,9 +215,11 @@ def prepare_update(run: Run, batch: RolloutBatch) -> tuple[TrainBatch, dict[str,
         "advantages/abs_mean": advantages[mask].abs().mean().item() if mask.any() else 0.0,
         "perf/time/logprobs": time.perf_counter() - started,
     })
+    stats.update(planner_stats(batch, advantages))
     train_batch = TrainBatch(batch.input_ids, batch.attention_mask, batch.action_mask, old_logprobs,
                              advantages, returns, ref_logprobs, old_values,
-                             entropy_ref=entropy_reference(run, batch, entropy))
+                             entropy_ref=entropy_reference(run, batch, entropy),
+                             value_mask=head_value_mask(batch, returns))
     train_batch, select_stats = select_training_data(run.curriculum, batch, train_batch, entropy)
     return train_batch, {**stats, **select_stats}
 
@@ -230,19 +235,47 @@ def entropy_reference(run: Run, batch: RolloutBatch, entropy: torch.Tensor) -> t
 
 
 def compute_advantages(advantage_fn: Callable, batch: RolloutBatch, rewards: torch.Tensor,
-                       values: torch.Tensor | None, entropy: torch.Tensor | None):
+                       values: torch.Tensor | None, entropy: torch.Tensor | None,
+                       iteration: int = 0):
     """Single-turn rows go to the estimator as they are. Multi-turn rows: step-level
-    estimators (GiGPO, HGPO, EMPG) get the step layout; value-based ones (GAE) run on the rows;
-    the rest (GRPO, RLOO, ...) run on episode returns, broadcast to each episode's steps."""
+    estimators (GiGPO, HGPO, EMPG, HiPER, HiMAC) get the step layout (HiPER also the values);
+    value-based ones (GAE) run on the rows; the rest (GRPO, RLOO, ...) run on episode
+    returns, broadcast to each episode's steps."""
     mask = batch.action_mask.float()
-    if batch.episode_ids is None or needs_values(advantage_fn):
+    if batch.episode_ids is None or (needs_values(advantage_fn) and not needs_steps(advantage_fn)):
         return advantage_fn(rewards, mask, batch.group_ids, values=values)
     step_entropy = (entropy * mask).sum(-1) / mask.sum(-1).clamp(min=1)
     steps = StepInfo(batch.episode_ids, batch.step_ids, batch.anchor_ids, batch.context_ids,
-                     step_entropy)
+                     step_entropy, planner_mask=batch.planner_mask, segment_ids=batch.segment_ids,
+                     blueprint_ids=batch.blueprint_ids, iteration=iteration)
     if needs_steps(advantage_fn):
         return advantage_fn(rewards, mask, batch.group_ids, values=values, steps=steps)
     return episode_level(rewards, mask, batch.group_ids, steps=steps, estimator=advantage_fn)
+
+
+def head_value_mask(batch: RolloutBatch, returns: torch.Tensor) -> torch.Tensor | None:
+    """(B, T, H) tokens each value head trains on when the estimator gave (B, T, H) returns
+    (HiPER's two heads, `rlx.algos.hiper.value_mask`); None for one head."""
+    if returns.dim() == 2:
+        return None
+    steps = StepInfo(batch.episode_ids, batch.step_ids, batch.anchor_ids,
+                     planner_mask=batch.planner_mask, segment_ids=batch.segment_ids)
+    return value_mask(batch.action_mask, batch.group_ids, steps)
+
+
+def planner_stats(batch: RolloutBatch, advantages: torch.Tensor) -> dict[str, float]:
+    """Planner vs executor advantage figures for hierarchical agents (none for flat ones)."""
+    if batch.planner_mask is None:
+        return {}
+    acting = batch.action_mask.bool()
+    stats = {}
+    for name, tokens in (("planner", batch.planner_mask.bool() & acting),
+                         ("executor", acting & ~batch.planner_mask.bool())):
+        values = advantages[tokens]
+        stats[f"advantages/{name}_mean"] = values.mean().item() if values.numel() else 0.0
+        stats[f"advantages/{name}_abs_mean"] = values.abs().mean().item() if values.numel() else 0.0
+        stats[f"advantages/{name}_std"] = values.std().item() if values.numel() > 1 else 0.0
+    return stats
 
 
 def perf_metrics(batch: RolloutBatch, trained: TrainBatch, epochs: int, update_time: float,

@@ -17,8 +17,8 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from rlx.algos.advantages import needs_values
-from rlx.algos.step_advantages import needs_steps
+from rlx.algos.advantages import needs_values, value_heads
+from rlx.algos.step_advantages import needs_agent_mode, needs_steps
 from rlx.config.preflight import root_cause
 from rlx.config.validate import import_target
 from rlx import distributed
@@ -96,16 +96,19 @@ def make_collector(config: dict[str, Any], env: Any, engine: Any, tokenizer: Any
         return partial(collect, engine, tokenizer, env)
     if not isinstance(env, TextEnv):
         raise TypeError(f"{type(env).__name__} is neither a SingleTurnEnv nor a TextEnv")
-    from rlx.agent.rollout import play_episodes
     from rlx.envs.pool import EnvPool
 
     agent = build(config["agent"])
+    mode = needs_agent_mode(build(config["advantage"]))
+    if mode is not None and getattr(agent, "mode", None) != mode:
+        raise ValueError(f"advantage={mode} trains on the planner/executor rows of "
+                         f"agent=hierarchical agent.mode={mode}")
     if agent.sample_mode == "trajectory" and needs_steps(build(config["advantage"])):
         raise ValueError("agent.sample_mode=trajectory trains one row per episode; step-level "
                          "estimators (gigpo, hgpo, empg) need agent.sample_mode=step")
     pool = EnvPool(partial(build, config["env"]), agent.num_workers, max_steps=agent.max_steps,
                    step_timeout_s=agent.step_timeout_s, reset_timeout_s=agent.reset_timeout_s)
-    return partial(play_episodes, engine, tokenizer, pool, settings=agent)
+    return partial(agent.player(), engine, tokenizer, pool, settings=agent)
 
 
 def with_prompt_notes(collector: Callable, notes: list[str] | None) -> tuple[Callable, Callable | None]:
@@ -138,7 +141,7 @@ def build_run(config: dict[str, Any], run_dir: Path, layout: ProcessLayout = Pro
     if needs_values(advantage_fn):
         from rlx.models.value_head import ValueHead
 
-        value_head = ValueHead(policy.model.config.hidden_size).to(device)
+        value_head = ValueHead(policy.model.config.hidden_size, heads=value_heads(advantage_fn)).to(device)
     env = build(config["env"])
     model, parallel, generation = spread(policy.model, value_head, layout, device, settings)
     if parallel.lockstep and reference is not None:

@@ -29,6 +29,7 @@ class TrainBatch:
     ref_logprobs: torch.Tensor | None = None
     old_values: torch.Tensor | None = None
     entropy_ref: torch.Tensor | None = None
+    value_mask: torch.Tensor | None = None
 
     def rows(self, idx: torch.Tensor, device: torch.device) -> "TrainBatch":
         """Rows `idx`, trimmed to the columns any of them uses, moved to `device`."""
@@ -56,7 +57,10 @@ def score_tokens(model: nn.Module, input_ids: torch.Tensor, attention_mask: torc
     was_training = model.training
     model.eval()
     logprobs = torch.zeros(input_ids.shape, dtype=torch.float32)
-    values = torch.zeros(input_ids.shape, dtype=torch.float32) if value_head is not None else None
+    values = None
+    if value_head is not None:  # (B,T), or (B,T,H) for a head with several values per token
+        heads = value_head.heads
+        values = torch.zeros((*input_ids.shape, *((heads,) if heads > 1 else ())), dtype=torch.float32)
     entropy = torch.zeros(input_ids.shape, dtype=torch.float32) if with_entropy else None
     rows = torch.arange(input_ids.shape[0])
     for idx, real in parallel.micro_batches(rows, micro_batch_size):
@@ -102,6 +106,8 @@ def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.
         for mb in order.chunk(minibatches):
             optimizer.zero_grad(set_to_none=True)
             num_tokens, num_seqs = loss_normalizers(batch.action_mask[mb])
+            num_value_tokens = (None if batch.value_mask is None
+                                else batch.value_mask[mb].sum(dim=(0, 1)).clamp(min=1))
             for idx, real in parallel.micro_batches(mb, micro_batch_size):
                 part = batch.rows(idx, device)
                 with autocast():
@@ -114,6 +120,7 @@ def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.
                         old_values=part.old_values, returns=part.returns,
                         entropy_ref=part.entropy_ref,
                         num_tokens=num_tokens, num_seqs=num_seqs,
+                        value_mask=part.value_mask, num_value_tokens=num_value_tokens,
                     )
                 if not real:  # a filler pass that keeps FSDP ranks in step: no gradient
                     (loss * 0.0).backward()

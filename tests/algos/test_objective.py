@@ -117,3 +117,24 @@ def test_stats_are_shares_that_sum_to_the_mini_batch_stats():
     assert parts[0].keys() == full.keys()
     for name, value in full.items():
         torch.testing.assert_close(parts[0][name] + parts[1][name], value, msg=name)
+
+
+def test_two_value_heads_each_train_on_their_own_tokens():
+    b = _batch()
+    gen = torch.Generator().manual_seed(1)
+    shape = (*b["action_mask"].shape, 2)
+    values = torch.randn(shape, generator=gen, dtype=torch.float64)
+    old, returns = torch.randn(shape, generator=gen, dtype=torch.float64), torch.randn(shape, generator=gen, dtype=torch.float64)
+    heads = torch.stack([b["action_mask"], b["action_mask"] & (torch.rand(b["action_mask"].shape, generator=gen) < 0.3)], -1)
+    objective = Objective(POLICY, value_coef=0.5)
+    logprobs, _ = _forward(b)
+    loss, stats = objective(logprobs, b["old_logprobs"], b["advantages"], b["action_mask"], values=values,
+                            old_values=old, returns=returns, value_mask=heads)
+    critic = sum(value_loss(values[..., h], returns[..., h], old[..., h], heads[..., h], 0.2)[0] for h in range(2))
+    torch.testing.assert_close(stats["loss/value"], critic)
+    policy, _ = POLICY(logprobs, b["old_logprobs"], b["advantages"], b["action_mask"])
+    torch.testing.assert_close(loss, policy + 0.5 * critic)
+    assert "value/head1_mean" in stats and "value/mean" in stats
+    with pytest.raises(ValueError, match="value_mask"):
+        objective(logprobs, b["old_logprobs"], b["advantages"], b["action_mask"], values=values,
+                  old_values=old, returns=returns)
