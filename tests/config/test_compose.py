@@ -40,7 +40,10 @@ def data_overrides(tmp_path_factory) -> dict[str, list[str]]:
             "env=mbpp": [f"env.source.path={mbpp}"],
             "env=mbpp_multiturn": [f"env.source.path={mbpp}"],
             "env=math_competition": [f"env.source.path={math}"],
-            "experiment=grpo_gsm8k_qwen0.5b": [f"env.source.path={gsm}"]}
+            "experiment=grpo_gsm8k_qwen0.5b": [f"env.source.path={gsm}"],
+            "model=from_run": [f"model.run_dir={d}"],  # a key the user must set
+            **{f"experiment={name}": [f"model.run_dir={d}"]
+               for name in group_choices("experiment") if name.endswith("_from_sft")}}
 
 
 def compose_and_validate(overrides):
