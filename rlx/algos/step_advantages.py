@@ -116,6 +116,14 @@ def needs_steps(estimator: AdvantageFn) -> bool:
     return bool(getattr(estimator, "requires_steps", False))
 
 
+def needs_entropy(estimator: AdvantageFn) -> bool:
+    """True when the estimator reads the policy entropy (`steps.entropy`, EMPG), so the trainer
+    must score the rollouts before computing advantages."""
+    while isinstance(estimator, functools.partial):
+        estimator = estimator.func
+    return bool(getattr(estimator, "requires_entropy", False))
+
+
 class _Layout(NamedTuple):
     episode: Tensor  # (B,) dense episode index of each row
     n_episodes: int
@@ -346,6 +354,7 @@ def empg(
 
 
 empg.requires_steps = True
+empg.requires_entropy = True
 
 
 def _normalised_entropy(entropy: Tensor, acting: Tensor) -> Tensor:

@@ -98,6 +98,10 @@ def concat_batches(batches: Sequence[RolloutBatch], pad_id: int) -> RolloutBatch
     def cat_tensor(name: str) -> torch.Tensor | None:
         return None if getattr(first, name) is None else torch.cat([getattr(b, name) for b in batches])
 
+    sampler = [b.sampler_logprobs for b in batches]
+    if any(s is None for s in sampler) and not all(s is None for s in sampler):
+        raise ValueError("concat_batches: some batches carry sampler log-probs and some do not")
+
     return RolloutBatch(
         tasks=cat_list("tasks"),
         group_ids=torch.cat([b.group_ids + o for b, o in zip(batches, group_offset)]),
@@ -112,6 +116,7 @@ def concat_batches(batches: Sequence[RolloutBatch], pad_id: int) -> RolloutBatch
         step_ids=cat_tensor("step_ids"), anchor_ids=cat_tensor("anchor_ids"),
         context_ids=cat_tensor("context_ids"),
         episode_tasks=cat_list("episode_tasks"), episode_won=cat_list("episode_won"),
+        sampler_logprobs=None if sampler[0] is None else _pad_cat(sampler, 0.0),
     )
 
 
@@ -146,6 +151,7 @@ def take_groups(batch: RolloutBatch, keep: torch.Tensor, group_size: int) -> Rol
         episode_ids=episode_ids, step_ids=rows_of(batch.step_ids),
         anchor_ids=rows_of(batch.anchor_ids), context_ids=rows_of(batch.context_ids),
         episode_tasks=episodes_of(batch.episode_tasks), episode_won=episodes_of(batch.episode_won),
+        sampler_logprobs=rows_of(batch.sampler_logprobs),
     )
 
 
