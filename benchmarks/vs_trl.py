@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/vs_trl.py                          # 3 iterations/steps each
     .venv/bin/python benchmarks/vs_trl.py --iterations 2 rollout=vllm
     .venv/bin/python benchmarks/vs_trl.py --skip-trl               # rlx side only
+    .venv/bin/python benchmarks/vs_trl.py --prompts 4 --max-new-tokens 32   # a smaller shape, both sides
 
 Shape: SmolLM2-135M-Instruct (the HF folder rlx caches under ~/.cache/rlx), fp32 on CPU, the
 default run's addition/word-problem tasks (env=math_easy), 8 prompts x G=4, 128 new tokens,
@@ -47,7 +48,7 @@ SHAPE = dict(prompts_per_step=8, group_size=4, max_new_tokens=128, lr=1e-5, micr
 
 
 def rlx_overrides(iterations: int, extra: list[str]) -> list[str]:
-    s = SHAPE
+    s = SHAPE  # set from the command line in main()
     return ["model=smollm2-135m", "env=math_easy", "logger=none", "seed=0", f"iterations={iterations}",
             f"trainer.tasks_per_iter={s['prompts_per_step']}", f"trainer.group_size={s['group_size']}",
             f"rollout.max_new_tokens={s['max_new_tokens']}", f"trainer.lr={s['lr']}",
@@ -117,11 +118,15 @@ def run_trl(python: Path, prompts: list[tuple[list[dict], str]], steps: int, tmp
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=3, help="rlx iterations = TRL steps")
+    parser.add_argument("--prompts", type=int, default=8, help="prompts per step (x G=4 samples)")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--skip-trl", action="store_true")
     parser.add_argument("--trl-venv", type=Path, default=cache_root() / "trl-1.16.0-venv")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the rlx side, e.g. rollout=vllm")
     args = parser.parse_args()
+    SHAPE.update(prompts_per_step=args.prompts, max_new_tokens=args.max_new_tokens)
     load = os.getloadavg()
+    print(f"vs_trl: shape {SHAPE}", flush=True)
     print(f"vs_trl: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

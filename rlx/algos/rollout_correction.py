@@ -36,7 +36,8 @@ term (the per-token surrogate loss is multiplied by w before aggregation), C = `
         rejects long sequences far more often; the geometric mean does not depend on length.
 
 `low` defaults to 1/C (verl's rollout_rs_threshold_lower default); TIS truncates from above only
-(verl, TRL), so `low` is used by MIS alone. d is clamped to +-20 before exp (verl's SAFETY_BOUND).
+(verl, TRL), so `low` is used by MIS alone. d is clamped to +-20 everywhere (verl's SAFETY_BOUND),
+which only matters for degenerate tokens (a log-prob of -inf on one side).
 The trainer's old log-probs are the ones at sampling time: in a strictly on-policy update rlx
 takes them from the update's own forward (detached), which gives the same values.
 """
