@@ -53,6 +53,22 @@ def validate_config(config: dict[str, Any]) -> None:
         raise ConfigError([f"launcher: {cause}"]) from err
     check_processes(config)
     check_sharding(config)
+    check_rollout_correction(config)
+
+
+def check_rollout_correction(config: dict[str, Any]) -> None:
+    """`loss.rollout_correction` weighs tokens by the sampler's own log-probs: refuse it up front
+    with an engine that does not report them (`reports_logprobs`, e.g. rollout=hf)."""
+    from rlx.config.validate import import_target
+
+    mode = config["loss"].get("rollout_correction")  # a custom loss may not have the key
+    if mode in (None, "none"):
+        return
+    target = config["rollout"]["_target_"]
+    if not getattr(import_target(target), "reports_logprobs", False):
+        raise ConfigError([f"loss.rollout_correction={mode} needs the sampler's log-probs, which "
+                           f"rollout ({target}) does not report; use rollout=vllm or "
+                           "loss.rollout_correction=none"])
 
 
 def check_sharding(config: dict[str, Any]) -> None:

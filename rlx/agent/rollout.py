@@ -21,8 +21,7 @@ from rlx.algos.step_advantages import context_ids, state_id
 from rlx.envs.base import Score, Task
 from rlx.envs.text_env import Step
 from rlx.rollout.base import Generation
-from rlx.rollout.batch import pack_sequences
-from rlx.rollout.batch import RolloutBatch, encode_prompt
+from rlx.rollout.batch import RolloutBatch, encode_prompt, pack_sampler_logprobs, pack_sequences
 from rlx.utils.seeding import derive_seed
 
 
@@ -155,9 +154,12 @@ def _trajectory_batch(rows: list[StepRow], episodes: list[Task], group_size: int
                       generation_stats: dict, env_time: float,
                       continuations: dict[tuple[int, int], list[int]]) -> RolloutBatch:
     """One row per episode: first prompt, then each response (action tokens) followed by the
-    environment's next turn (not actions); the episode return sits on the last action token."""
+    environment's next turn (not actions); the episode return sits on the last action token.
+    The sampler's log-probs (if the engine reports them) sit on the response tokens only."""
     tokens: list[list[int]] = [[] for _ in episodes]
     acting: list[list[bool]] = [[] for _ in episodes]
+    with_logprobs = bool(rows) and all(r.generation.logprobs is not None for r in rows)
+    sampled: list[list[float]] = [[] for _ in episodes]  # sampler log-prob per token (0: not sampled)
     won, errored = episodes_won(rows, len(episodes)), errored_episodes(rows)
     ret = [0.0] * len(episodes)
     valid, finished = [True] * len(episodes), [True] * len(episodes)
@@ -165,11 +167,17 @@ def _trajectory_batch(rows: list[StepRow], episodes: list[Task], group_size: int
         e, g = r.episode, r.generation
         if not tokens[e]:
             tokens[e], acting[e] = list(g.prompt_ids), [False] * len(g.prompt_ids)
+            sampled[e] = [0.0] * len(g.prompt_ids)
         tokens[e] += g.response_ids
         acting[e] += [e not in errored] * len(g.response_ids)
+        if with_logprobs and len(g.logprobs) != len(g.response_ids):
+            raise ValueError(f"episode {e} turn {r.step}: {len(g.logprobs)} sampler log-probs "
+                             f"for {len(g.response_ids)} response tokens")
+        sampled[e] += list(g.logprobs) if with_logprobs else [0.0] * len(g.response_ids)
         cont = continuations.get((e, r.step), [])
         tokens[e] += cont
         acting[e] += [False] * len(cont)
+        sampled[e] += [0.0] * len(cont)
         ret[e] += r.result.reward
         valid[e] &= r.format_ok
         finished[e] &= g.finished
@@ -177,10 +185,13 @@ def _trajectory_batch(rows: list[StepRow], episodes: list[Task], group_size: int
     input_ids = torch.full((len(episodes), width), tokenizer.pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((len(episodes), width), dtype=torch.long)
     action_mask = torch.zeros((len(episodes), width), dtype=torch.bool)
+    sampler_logprobs = torch.zeros((len(episodes), width)) if with_logprobs else None
     for e, (t, a) in enumerate(zip(tokens, acting)):
         input_ids[e, : len(t)] = torch.tensor(t)
         attention_mask[e, : len(t)] = 1
         action_mask[e, : len(a)] = torch.tensor(a, dtype=torch.bool)
+        if sampler_logprobs is not None:
+            sampler_logprobs[e, : len(t)] = torch.tensor(sampled[e]) * action_mask[e, : len(t)]
     return RolloutBatch(
         tasks=list(episodes),
         group_ids=torch.arange(len(episodes)) // group_size,
@@ -191,6 +202,7 @@ def _trajectory_batch(rows: list[StepRow], episodes: list[Task], group_size: int
         finished=finished, seq_rewards=torch.tensor(ret, dtype=torch.float32),
         episode_tasks=list(episodes), episode_won=won,
         stats=rollout_stats(rows, episodes, won, generation_stats, env_time),
+        sampler_logprobs=sampler_logprobs,
     )
 
 
@@ -202,6 +214,9 @@ def _batch(rows: list[StepRow], episodes: list[Task], group_size: int, tokenizer
     for i, r in enumerate(rows):
         if r.episode in errored:
             action_mask[i] = False
+    sampler_logprobs = pack_sampler_logprobs([r.generation for r in rows], input_ids.shape[1])
+    if sampler_logprobs is not None:
+        sampler_logprobs *= action_mask  # errored episodes' rows carry no actions
     won = episodes_won(rows, len(episodes))
     keys: list[list[str]] = [[] for _ in episodes]
     actions: list[list[str]] = [[] for _ in episodes]
@@ -224,6 +239,7 @@ def _batch(rows: list[StepRow], episodes: list[Task], group_size: int, tokenizer
         context_ids=torch.tensor([contexts[r.episode][r.step] for r in rows], dtype=torch.long),
         episode_tasks=list(episodes), episode_won=won,
         stats=rollout_stats(rows, episodes, won, generation_stats, env_time),
+        sampler_logprobs=sampler_logprobs,
     )
 
 

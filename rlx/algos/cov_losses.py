@@ -20,7 +20,8 @@ and treat a small fraction of high-covariance tokens differently from the rest:
               2e-4 for 32B; beta = 1; |log r| is the KL estimate the authors' code uses).
 
 N is the number of action tokens in the call (a micro-batch, as in the authors' code), so the
-selection depends on `trainer.micro_batch_size`. Same signature and stats as
+selection depends on `trainer.micro_batch_size`. A mismatch-correction `token_weights` scales the
+surrogate only (not KL-Cov's penalty). Same signature and stats as
 `rlx.algos.losses.ppo_clip`, plus policy/cov_clipfrac or policy/kl_cov_frac (the selected share).
 """
 
@@ -86,6 +87,7 @@ def clip_cov(
     num_tokens: float | None = None,
     num_seqs: float | None = None,
     generator: torch.Generator | None = None,
+    token_weights: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Clip-Cov (arXiv 2505.22617): PPO clip, plus the gradient of a random few
     high-covariance tokens removed.
@@ -109,6 +111,7 @@ def clip_cov(
     loss, stats = _clipped_objective(
         log_ratio_used, log_ratio, advantages, action_mask,
         clip_low, clip_high, None, agg, norm_len, num_tokens, num_seqs,
+        token_weights=token_weights,
     )
     stats["policy/cov_clipfrac"] = _masked_mean(detached.to(log_ratio.dtype), mask.to(log_ratio.dtype))
     return loss, stats
@@ -126,6 +129,7 @@ def kl_cov(
     norm_len: int | None = None,
     num_tokens: float | None = None,
     num_seqs: float | None = None,
+    token_weights: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """KL-Cov (arXiv 2505.22617): the unclipped surrogate -A r on every action token, plus
     kl_coef |logp - old_logp| on the max(1, floor(kl_fraction x N)) tokens with the largest
@@ -143,6 +147,7 @@ def kl_cov(
     loss, stats = _clipped_objective(
         log_ratio, log_ratio, advantages, action_mask,
         inf, inf, None, agg, norm_len, num_tokens, num_seqs, token_penalty=penalty,
+        token_weights=token_weights,
     )
     stats["policy/kl_cov_frac"] = _masked_mean(penalised.to(log_ratio.dtype), mask.to(log_ratio.dtype))
     return loss, stats

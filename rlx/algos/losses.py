@@ -1,9 +1,11 @@
 """Policy losses: one signature, selected by `_target_` under `loss.policy` in conf/loss/.
 
     fn(logprobs, old_logprobs, advantages, action_mask, *, <config kwargs>,
-       num_tokens=None, num_seqs=None) -> (scalar loss, detached stats)
+       token_weights=None, num_tokens=None, num_seqs=None) -> (scalar loss, detached stats)
 
-All tensors are (B, T); only action tokens count. With gradient accumulation the trainer calls
+All tensors are (B, T); only action tokens count. `token_weights` (B, T), detached, multiply each
+token's surrogate loss before aggregation: the sampler/trainer mismatch correction
+(`rlx.algos.rollout_correction`); the trainer passes it only when a correction is configured. With gradient accumulation the trainer calls
 the loss once per micro-batch and passes the *mini-batch* `num_tokens` / `num_seqs` (see
 `loss_normalizers`): the micro-batch losses then sum to the full mini-batch loss exactly.
 """
@@ -29,6 +31,7 @@ class PolicyLossFn(Protocol):
         advantages: Tensor,
         action_mask: Tensor,
         *,
+        token_weights: Tensor | None = None,
         num_tokens: float | None = None,
         num_seqs: float | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]: ...
@@ -92,6 +95,7 @@ def ppo_clip(
     dual_clip: float | None = None,
     agg: Aggregation = "token_mean",
     norm_len: int | None = None,
+    token_weights: Tensor | None = None,
     num_tokens: float | None = None,
     num_seqs: float | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -112,6 +116,7 @@ def ppo_clip(
     return _clipped_objective(
         log_ratio, log_ratio, advantages, action_mask,
         clip_low, clip_high, dual_clip, agg, norm_len, num_tokens, num_seqs,
+        token_weights=token_weights,
     )
 
 
@@ -126,6 +131,7 @@ def gspo(
     dual_clip: float | None = None,
     agg: Aggregation = "seq_mean_token_mean",
     norm_len: int | None = None,
+    token_weights: Tensor | None = None,
     num_tokens: float | None = None,
     num_seqs: float | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -145,6 +151,7 @@ def gspo(
     return _clipped_objective(
         token_form, seq_log_ratio, advantages, action_mask,
         clip_low, clip_high, dual_clip, agg, norm_len, num_tokens, num_seqs,
+        token_weights=token_weights,
     )
 
 
@@ -166,9 +173,12 @@ def _clipped_objective(
     num_tokens: float | None,
     num_seqs: float | None,
     token_penalty: Tensor | None = None,
+    token_weights: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """The clipped surrogate on a (B, T) log-ratio, aggregated, plus its stats.
-    `token_penalty` (B, T), if given, is added to the per-token loss before aggregation."""
+    `token_weights` (B, T), if given, multiply the per-token surrogate (the policy-gradient term;
+    a mismatch-correction weight); `token_penalty` (B, T), if given, is then added to the
+    per-token loss before aggregation."""
     if dual_clip is not None and dual_clip <= 1.0:
         raise ValueError(f"dual_clip must be > 1 (got {dual_clip})")
     ratio = torch.exp(log_ratio)
@@ -182,6 +192,8 @@ def _clipped_objective(
         bound = -advantages * dual_clip
         is_dual_clipped = (advantages < 0) & (loss_mat > bound)
         loss_mat = torch.where(is_dual_clipped, bound, loss_mat)
+    if token_weights is not None:
+        loss_mat = loss_mat * token_weights.detach().to(loss_mat.dtype)
     if token_penalty is not None:
         loss_mat = loss_mat + token_penalty
     loss = aggregate(loss_mat, action_mask, agg, norm_len, num_tokens=num_tokens, num_seqs=num_seqs)

@@ -17,6 +17,8 @@ from torch import Tensor
 from rlx.algos.entropy_smoothing import EntropySmoothing
 from rlx.algos.kl import KLEstimator, kl_penalty, value_loss
 from rlx.algos.losses import _masked_mean, aggregate
+from rlx.algos.rollout_correction import (CorrectionLevel, CorrectionMode, correction_weights,
+                                          mismatch_metrics)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,15 @@ class Objective:
         w = smoothing.weight (its phase schedule; the trainer passes `scheduled(progress)`).
         Needs entropy_coef > 0.
     value_coef / value_clip: critic loss weight and clip range (used when values are given).
+    rollout_correction: none | tis | mis, the sampler/trainer mismatch correction
+        (`rlx.algos.rollout_correction`): each token's policy-gradient term is multiplied by a
+        detached weight from rho = exp(old_logp - sampler_logp): tis = truncated IS,
+        min(rho, high); mis = masked IS, rho inside [low, high] and 0 outside.
+        rollout_correction_level: token | sequence (tis: the sequence's product of ratios,
+        truncated; mis: keep or drop whole sequences by the geometric mean of their ratios).
+        rollout_correction_high: C (default 2); rollout_correction_low: MIS lower bound
+        (null = 1/C). Needs the sampler's log-probs (an engine that reports them, rollout=vllm);
+        the launcher refuses a correction with an engine that does not.
     The KL, entropy and value terms are token means over action tokens.
     """
 
@@ -47,6 +58,10 @@ class Objective:
     value_coef: float = 0.5
     value_clip: float | None = 0.2
     smoothing: EntropySmoothing | None = None
+    rollout_correction: CorrectionMode = "none"
+    rollout_correction_level: CorrectionLevel = "token"
+    rollout_correction_high: float = 2.0
+    rollout_correction_low: float | None = None
 
     def __post_init__(self) -> None:
         if self.kl_coef < 0 or self.value_coef < 0:
@@ -56,6 +71,10 @@ class Objective:
                              f"set loss.entropy_coef > 0 (got {self.entropy_coef})")
         if self.value_clip is not None and self.value_clip <= 0:
             raise ValueError(f"value_clip must be > 0 or null (got {self.value_clip})")
+        low, high = self.rollout_correction_low, self.rollout_correction_high
+        if high <= 0 or (low is not None and not 0 <= low <= high):
+            raise ValueError("loss.rollout_correction_high must be > 0 and "
+                             f"0 <= loss.rollout_correction_low <= high (got low={low}, high={high})")
 
     @property
     def needs_reference(self) -> bool:
@@ -81,6 +100,7 @@ class Objective:
         old_values: Tensor | None = None,
         returns: Tensor | None = None,
         entropy_ref: Tensor | None = None,
+        sampler_logprobs: Tensor | None = None,
         num_tokens: float | None = None,
         num_seqs: float | None = None,
         value_mask: Tensor | None = None,
@@ -88,6 +108,9 @@ class Objective:
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Scalar loss and detached stats for one micro-batch; all tensors (B, T).
         `entropy_ref`: each action token's historical entropy Hbar (needed with `smoothing`).
+        `sampler_logprobs`: the sampler's log-probs of the action tokens (None when the engine
+        reports none); with them the stats include rollout/logprob_abs_diff and
+        rollout/mismatch_kl (old_logprobs vs the sampler), and the correction's rollout/is_*.
 
         `num_tokens` / `num_seqs`: the mini-batch totals (`loss_normalizers`) when accumulating
         gradients, so that micro-batch losses sum to the mini-batch loss.
@@ -105,10 +128,24 @@ class Objective:
         loss a token mean over its own tokens (`num_value_tokens` (H,): the mini-batch counts)
         and the heads' losses summed; stats value/* for head 0, value/head<h>_* for the others.
         """
-        total, means = self.policy(
+        weights, seq_means, means = None, {}, {}
+        if sampler_logprobs is not None:
+            means.update(mismatch_metrics(old_logprobs, sampler_logprobs, action_mask))
+            if self.rollout_correction != "none":
+                weights, token_stats, seq_means = correction_weights(
+                    old_logprobs, sampler_logprobs, action_mask, mode=self.rollout_correction,
+                    level=self.rollout_correction_level, high=self.rollout_correction_high,
+                    low=self.rollout_correction_low)
+                means.update(token_stats)
+        elif self.rollout_correction != "none":
+            raise ValueError(f"loss.rollout_correction={self.rollout_correction} needs the sampler's "
+                             "log-probs; this engine reports none (use rollout=vllm)")
+        extra = {} if weights is None else {"token_weights": weights}
+        total, policy_means = self.policy(
             logprobs, old_logprobs, advantages, action_mask,
-            num_tokens=num_tokens, num_seqs=num_seqs,
+            num_tokens=num_tokens, num_seqs=num_seqs, **extra,
         )
+        means.update(policy_means)
         terms = {"loss/policy": total.detach()}  # already shares of the mini-batch value
 
         def token_mean(per_token: Tensor) -> Tensor:
@@ -155,10 +192,13 @@ class Objective:
 
         terms["loss/total"] = total.detach()
         # policy/* and value/* are means over this call's tokens -> its share of the mini-batch mean
-        share = 1.0
+        share = seq_share = 1.0
         if num_tokens is not None:
             share = action_mask.to(total.dtype).sum() / max(float(num_tokens), 1.0)
-        return total, {**terms, **{name: value * share for name, value in means.items()}}
+        if num_seqs is not None:  # sequence fractions: this call's share of the sequences
+            seq_share = (action_mask.sum(-1) > 0).to(total.dtype).sum() / max(float(num_seqs), 1.0)
+        return total, {**terms, **{name: value * share for name, value in means.items()},
+                       **{name: value * seq_share for name, value in seq_means.items()}}
 
     def _head_losses(self, values: Tensor, returns: Tensor, old_values: Tensor | None,
                      value_mask: Tensor | None, num_value_tokens: Tensor | None,

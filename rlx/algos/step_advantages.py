@@ -143,6 +143,10 @@ def needs_agent_mode(estimator: AdvantageFn) -> str | None:
     while isinstance(estimator, functools.partial):
         estimator = estimator.func
     return getattr(estimator, "requires_agent_mode", None)
+def needs_entropy(estimator: AdvantageFn) -> bool:
+    """True when the estimator reads the policy entropy (`steps.entropy`, EMPG), so the trainer
+    must score the rollouts before computing advantages."""
+    return bool(getattr(estimator, "requires_entropy", False))
 
 
 class _Layout(NamedTuple):
@@ -375,6 +379,7 @@ def empg(
 
 
 empg.requires_steps = True
+empg.requires_entropy = True
 
 
 def _normalised_entropy(entropy: Tensor, acting: Tensor) -> Tensor:

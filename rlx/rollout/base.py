@@ -51,9 +51,12 @@ class GenerationStats:
 
 
 class GenerationEngine(Protocol):
-    """Samples one response per prompt; the same `seed` gives the same responses."""
+    """Samples one response per prompt; the same `seed` gives the same responses.
+    `reports_logprobs` (a class attribute): its generations carry `logprobs`; the launcher
+    refuses a mismatch correction (`loss.rollout_correction`) with an engine without it."""
 
     last_stats: GenerationStats
     temperature: float  # sampling temperature (0 = greedy); the trainer's log-probs use it
+    reports_logprobs: bool
 
     def generate(self, prompts: Sequence[Sequence[int]], *, seed: int) -> list[Generation]: ...

@@ -50,6 +50,23 @@ def pack_sequences(
     return input_ids, attention_mask, action_mask
 
 
+def pack_sampler_logprobs(generations: Sequence[Generation], width: int) -> torch.Tensor | None:
+    """The sampler's log-probs laid out like `pack_sequences`: (B, width) float32 holding
+    `Generation.logprobs[j]` at the column of response token j (prompt length + j), the column
+    whose trainer log-prob scores the same token; 0 elsewhere. None when any generation carries
+    no log-probs (an engine that does not report them, e.g. `rollout=hf`)."""
+    if not generations or any(g.logprobs is None for g in generations):
+        return None
+    out = torch.zeros((len(generations), width), dtype=torch.float32)
+    for row, g in enumerate(generations):
+        if len(g.logprobs) != len(g.response_ids):
+            raise ValueError(f"generation {row}: {len(g.logprobs)} sampler log-probs for "
+                             f"{len(g.response_ids)} response tokens")
+        start = len(g.prompt_ids)
+        out[row, start : start + len(g.logprobs)] = torch.tensor(g.logprobs, dtype=torch.float32)
+    return out
+
+
 @dataclass
 class RolloutBatch:
     """B rows of prompt + response, right-padded, (B,T) tensors on CPU. Single-turn: one row per

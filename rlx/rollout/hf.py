@@ -65,7 +65,11 @@ class HFEngine:
     (even greedy), each from some token on; with them the runs were identical.
     The model's own `generation_config` sampling defaults (e.g. Qwen's top_k=20,
     repetition_penalty=1.05) are overridden with the values above.
+    The sampler's log-probs are not reported (`reports_logprobs = False`; `Generation.logprobs`
+    stays None): a mismatch correction needs an engine that reports them.
     """
+
+    reports_logprobs = False
 
     def __init__(
         self,

@@ -98,6 +98,10 @@ def concat_batches(batches: Sequence[RolloutBatch], pad_id: int) -> RolloutBatch
     def cat_tensor(name: str) -> torch.Tensor | None:
         return None if getattr(first, name) is None else torch.cat([getattr(b, name) for b in batches])
 
+    sampler = [b.sampler_logprobs for b in batches]
+    if any(s is None for s in sampler) and not all(s is None for s in sampler):
+        raise ValueError("concat_batches: some batches carry sampler log-probs and some do not")
+
     return RolloutBatch(
         tasks=cat_list("tasks"),
         group_ids=torch.cat([b.group_ids + o for b, o in zip(batches, group_offset)]),
@@ -115,6 +119,7 @@ def concat_batches(batches: Sequence[RolloutBatch], pad_id: int) -> RolloutBatch
         planner_mask=(None if first.planner_mask is None else
                       _pad_cat([b.planner_mask for b in batches], False)),
         segment_ids=cat_tensor("segment_ids"), blueprint_ids=cat_tensor("blueprint_ids"),
+        sampler_logprobs=None if sampler[0] is None else _pad_cat(sampler, 0.0),
     )
 
 
@@ -151,6 +156,7 @@ def take_groups(batch: RolloutBatch, keep: torch.Tensor, group_size: int) -> Rol
         episode_tasks=episodes_of(batch.episode_tasks), episode_won=episodes_of(batch.episode_won),
         planner_mask=rows_of(batch.planner_mask), segment_ids=rows_of(batch.segment_ids),
         blueprint_ids=rows_of(batch.blueprint_ids),
+        sampler_logprobs=rows_of(batch.sampler_logprobs),
     )
 
 

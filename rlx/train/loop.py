@@ -16,8 +16,8 @@ from tqdm.auto import tqdm
 from rlx.algos.advantages import needs_values
 from rlx.algos.entropy_smoothing import EntropyHistory
 from rlx.algos.hiper import value_mask
-from rlx.algos.step_advantages import StepInfo, episode_level, needs_steps
-from rlx.curriculum.base import GroupFilter
+from rlx.algos.step_advantages import StepInfo, episode_level, needs_entropy, needs_steps
+from rlx.curriculum.base import GroupFilter, TrainingSelector
 from rlx.distributed import all_reduce_max
 from rlx.envs.base import Task
 from rlx.reward.combine import combine_rewards, reward_sum
@@ -187,14 +187,18 @@ def shape_rewards(batch: RolloutBatch, shaping: Mapping[str, Callable],
 def prepare_update(run: Run, batch: RolloutBatch, iteration: int = 0) -> tuple[TrainBatch, dict[str, float]]:
     """Old/ref log-probs and values, token rewards (with KL-in-reward), advantages, then the
     curriculum's choice of rows and tokens to train on (`TrainingSelector`, D^3S), if any.
-    `iteration`: the training iteration, for estimators with a schedule (HiMAC)."""
+    `iteration`: the training iteration, for estimators with a schedule (HiMAC).
+    Without a scoring pass (`needs_scoring_pass`) the update takes old log-probs and the logged
+    entropy from its own forward (TrainBatch.old_logprobs is None)."""
     s, started = run.settings, time.perf_counter()
     common = dict(micro_batch_size=s.micro_batch_size, chunk_size=s.logprob_chunk_size,
                   temperature=logprob_temperature(run.engine), device=run.device,
                   parallel=run.parallel)
-    old_logprobs, old_values, entropy = score_tokens(
-        run.model, batch.input_ids, batch.attention_mask, value_head=run.value_head,
-        with_entropy=True, **common)  # logged; EMPG, D^3S and EPO use it
+    old_logprobs = old_values = entropy = None
+    if needs_scoring_pass(run):
+        old_logprobs, old_values, entropy = score_tokens(
+            run.model, batch.input_ids, batch.attention_mask, value_head=run.value_head,
+            with_entropy=True, **common)  # logged; EMPG, D^3S and EPO use it
     ref_logprobs = None
     if run.reference is not None:
         ref_logprobs, _, _ = score_tokens(run.reference, batch.input_ids, batch.attention_mask, **common)
@@ -208,9 +212,10 @@ def prepare_update(run: Run, batch: RolloutBatch, iteration: int = 0) -> tuple[T
     advantages, returns = compute_advantages(run.advantage_fn, batch, rewards, old_values, entropy,
                                              iteration=iteration)
     mask = batch.action_mask.bool()
+    if entropy is not None:
+        stats["policy/entropy"] = entropy[mask].mean().item() if mask.any() else 0.0
     stats.update({
         "perf/time/advantage": time.perf_counter() - advantage_started,
-        "policy/entropy": entropy[mask].mean().item() if mask.any() else 0.0,
         "advantages/mean": advantages[mask].mean().item() if mask.any() else 0.0,
         "advantages/abs_mean": advantages[mask].abs().mean().item() if mask.any() else 0.0,
         "perf/time/logprobs": time.perf_counter() - started,
@@ -219,9 +224,28 @@ def prepare_update(run: Run, batch: RolloutBatch, iteration: int = 0) -> tuple[T
     train_batch = TrainBatch(batch.input_ids, batch.attention_mask, batch.action_mask, old_logprobs,
                              advantages, returns, ref_logprobs, old_values,
                              entropy_ref=entropy_reference(run, batch, entropy),
-                             value_mask=head_value_mask(batch, returns))
+                             value_mask=head_value_mask(batch, returns),
+                             sampler_logprobs=batch.sampler_logprobs)
     train_batch, select_stats = select_training_data(run.curriculum, batch, train_batch, entropy)
     return train_batch, {**stats, **select_stats}
+
+
+def needs_scoring_pass(run: Run) -> bool:
+    """Whether the rollouts are scored (old log-probs, entropy, values) before the update.
+
+    Not needed when the update is strictly on-policy (one epoch of one mini-batch: the weights
+    that sampled are the weights of the update's forward, so its detached log-probs are the old
+    ones and the ratio is exactly 1; TRL skips this pass too) and nothing before the update reads
+    them: no value head (GAE), no KL in the reward, no entropy-using estimator (EMPG), no
+    curriculum choosing rows/tokens from advantages and entropy (D^3S), no EPO smoothing (its
+    reference is updated from this batch's entropy before the update). A KL term in the loss
+    still needs the reference pass (kept); mismatch correction does not need this one: its
+    weights use old log-probs, which the update's forward provides."""
+    s = run.settings
+    return ((s.ppo_epochs, s.minibatches) != (1, 1) or run.value_head is not None
+            or (run.reference is not None and run.objective.kl_in == "reward")
+            or needs_entropy(run.advantage_fn) or isinstance(run.curriculum, TrainingSelector)
+            or run.objective.smoothing is not None)
 
 
 def entropy_reference(run: Run, batch: RolloutBatch, entropy: torch.Tensor) -> torch.Tensor | None:
@@ -244,7 +268,7 @@ def compute_advantages(advantage_fn: Callable, batch: RolloutBatch, rewards: tor
     mask = batch.action_mask.float()
     if batch.episode_ids is None or (needs_values(advantage_fn) and not needs_steps(advantage_fn)):
         return advantage_fn(rewards, mask, batch.group_ids, values=values)
-    step_entropy = (entropy * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+    step_entropy = None if entropy is None else (entropy * mask).sum(-1) / mask.sum(-1).clamp(min=1)
     steps = StepInfo(batch.episode_ids, batch.step_ids, batch.anchor_ids, batch.context_ids,
                      step_entropy, planner_mask=batch.planner_mask, segment_ids=batch.segment_ids,
                      blueprint_ids=batch.blueprint_ids, iteration=iteration)

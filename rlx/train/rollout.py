@@ -9,7 +9,7 @@ import torch
 
 from rlx.envs.base import SingleTurnEnv, Task
 from rlx.rollout.batch import (RolloutBatch, encode_prompt, episode_returns, episode_solved,
-                               pack_sequences, with_note)
+                               pack_sampler_logprobs, pack_sequences, with_note)
 
 
 def collect(engine, tokenizer, env: SingleTurnEnv, tasks: Sequence[Task], group_size: int,
@@ -37,6 +37,7 @@ def collect(engine, tokenizer, env: SingleTurnEnv, tasks: Sequence[Task], group_
         finished=[g.finished for g in generations],
         seq_rewards=torch.tensor([s.reward for s in scores], dtype=torch.float32),
         stats={**engine.last_stats.metrics(), "perf/time/score": score_time},
+        sampler_logprobs=pack_sampler_logprobs(generations, input_ids.shape[1]),
     )
 
 

@@ -18,18 +18,22 @@ from rlx.train.parallel import DataParallel, full_tensor
 @dataclass
 class TrainBatch:
     """Everything the update reads, (B,T) on CPU; `old_values`/`ref_logprobs` may be None.
-    `entropy_ref`: each action token's historical entropy (EPO's smoothing), else None."""
+    `old_logprobs` None: a strictly on-policy update (one epoch, one mini-batch) takes them from
+    its own forward, detached (`ppo_update`), instead of a separate scoring pass.
+    `entropy_ref`: each action token's historical entropy (EPO's smoothing), else None.
+    `sampler_logprobs`: the sampler's own log-probs of the action tokens (None: not reported)."""
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     action_mask: torch.Tensor
-    old_logprobs: torch.Tensor
+    old_logprobs: torch.Tensor | None
     advantages: torch.Tensor
     returns: torch.Tensor
     ref_logprobs: torch.Tensor | None = None
     old_values: torch.Tensor | None = None
     entropy_ref: torch.Tensor | None = None
     value_mask: torch.Tensor | None = None
+    sampler_logprobs: torch.Tensor | None = None
 
     def rows(self, idx: torch.Tensor, device: torch.device) -> "TrainBatch":
         """Rows `idx`, trimmed to the columns any of them uses, moved to `device`."""
@@ -95,12 +99,20 @@ def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.
 
     Several ranks: all hold the same batch and draw the same permutation; each accumulates
     its share of every mini-batch (losses normalised by the whole mini-batch's counts), the
-    gradients are summed over ranks before clipping, so every rank takes the same step."""
+    gradients are summed over ranks before clipping, so every rank takes the same step.
+
+    `batch.old_logprobs` None (one pass): only for epochs == minibatches == 1, where the weights
+    that sampled are the weights of this forward, so old log-probs = its own log-probs, detached
+    (ratio exactly 1, as a separate scoring pass would give up to float noise); the logged
+    policy/entropy is then this forward's token-mean entropy too."""
+    one_pass = batch.old_logprobs is None
+    if one_pass and (epochs, minibatches) != (1, 1):
+        raise ValueError("old log-probs from the update's own forward need ppo_epochs == minibatches == 1")
     params = [p for p in optimizer.param_groups[0]["params"]]
     sums: dict[str, float] = defaultdict(float)
     grad_norms = 0.0
     n = batch.input_ids.shape[0]
-    with_entropy = objective.entropy_coef > 0
+    with_entropy = objective.entropy_coef > 0 or one_pass
     for _ in range(epochs):
         order = torch.randperm(n, generator=generator)
         for mb in order.chunk(minibatches):
@@ -114,11 +126,12 @@ def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.
                     out = forward_logprobs(model, part.input_ids, part.attention_mask,
                                            chunk_size=chunk_size, temperature=temperature,
                                            with_entropy=with_entropy, value_head=value_head)
+                    old = out.logprobs.detach() if one_pass else part.old_logprobs
                     loss, stats = objective(
-                        out.logprobs, part.old_logprobs, part.advantages, part.action_mask,
+                        out.logprobs, old, part.advantages, part.action_mask,
                         ref_logprobs=part.ref_logprobs, entropy=out.entropy, values=out.values,
                         old_values=part.old_values, returns=part.returns,
-                        entropy_ref=part.entropy_ref,
+                        entropy_ref=part.entropy_ref, sampler_logprobs=part.sampler_logprobs,
                         num_tokens=num_tokens, num_seqs=num_seqs,
                         value_mask=part.value_mask, num_value_tokens=num_value_tokens,
                     )
@@ -134,4 +147,6 @@ def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.
             grad_norms += float(full_tensor(grad_norm))
     steps = epochs * minibatches
     stats = {k: v / steps for k, v in parallel.sum_stats(sums).items()}
+    if one_pass:  # what the scoring pass would have logged
+        stats["policy/entropy"] = stats["loss/entropy"]
     return {**stats, "policy/grad_norm": grad_norms / steps}

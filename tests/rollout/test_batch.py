@@ -50,3 +50,30 @@ def test_pad_id_and_device():
 def test_empty_batch_is_an_error():
     with pytest.raises(ValueError):
         pack_sequences([], PAD)
+
+
+def test_sampler_logprobs_sit_on_the_response_columns():
+    from rlx.rollout.batch import pack_sampler_logprobs
+
+    generations = [
+        Generation(prompt_ids=[5, 6, 7], response_ids=[8, 9, 2], finished=True, logprobs=[-0.5, -1.0, -0.25]),
+        Generation(prompt_ids=[11], response_ids=[12, 13, 14, 15], finished=False,
+                   logprobs=[-0.1, -0.2, -0.3, -0.4]),
+    ]
+    _, _, action_mask = pack_sequences(generations, PAD)
+    sampler = pack_sampler_logprobs(generations, action_mask.shape[1])
+    assert sampler.dtype == torch.float32
+    torch.testing.assert_close(sampler, torch.tensor([[0.0, 0.0, 0.0, -0.5, -1.0, -0.25],
+                                                      [0.0, -0.1, -0.2, -0.3, -0.4, 0.0]]))
+    assert (sampler[~action_mask] == 0).all() and (sampler[action_mask] != 0).all()
+
+
+def test_sampler_logprobs_none_stays_none_and_lengths_must_match():
+    from rlx.rollout.batch import pack_sampler_logprobs
+
+    with_lp = Generation([1], [2, 3], True, logprobs=[-1.0, -2.0])
+    without = Generation([1], [2, 3], True)
+    assert pack_sampler_logprobs([without, without], 3) is None
+    assert pack_sampler_logprobs([with_lp, without], 3) is None
+    with pytest.raises(ValueError, match="2 response tokens"):
+        pack_sampler_logprobs([Generation([1], [2, 3], True, logprobs=[-1.0])], 3)

@@ -163,3 +163,34 @@ def test_select_training_data_leaves_batch_alone_without_a_selector():
     batch = train_batch()
     rollouts = single_turn_batch(tasks(1), [[0, 1]])
     assert select_training_data(object(), rollouts, batch, None) == (batch, {})
+
+
+def _with_sampler(batch, base: float):
+    """`batch` with sampler log-probs base + row index on its action tokens."""
+    rows = torch.arange(batch.input_ids.shape[0], dtype=torch.float32)[:, None]
+    batch.sampler_logprobs = (base + rows).expand(batch.input_ids.shape).clone() * batch.action_mask
+    return batch
+
+
+def test_concat_and_take_groups_carry_sampler_logprobs():
+    a = _with_sampler(single_turn_batch(tasks(2, "a"), [[1, 0], [0, 0]], width=3), -10.0)
+    b = _with_sampler(single_turn_batch(tasks(1, "b"), [[1, 1]], width=5), -20.0)
+    out = concat_batches([a, b], pad_id=0)
+    assert out.sampler_logprobs.shape == (6, 5)
+    assert out.sampler_logprobs[1].tolist() == [0.0, -9.0, -9.0, 0.0, 0.0]  # padded with 0
+    assert out.sampler_logprobs[4].tolist() == b.sampler_logprobs[0].tolist()
+    kept = take_groups(out, torch.tensor([False, True, True]), group_size=2)
+    assert kept.sampler_logprobs.tolist() == out.sampler_logprobs[2:].tolist()
+    # none stays none; a mix is a bug
+    plain = [single_turn_batch(tasks(1, c), [[1, 0]], width=3) for c in "cd"]
+    assert concat_batches(plain, pad_id=0).sampler_logprobs is None
+    assert take_groups(plain[0], torch.tensor([True]), group_size=2).sampler_logprobs is None
+    with pytest.raises(ValueError, match="some batches carry sampler log-probs"):
+        concat_batches([a, plain[0]], pad_id=0)
+
+
+def test_apply_selection_keeps_the_rows_sampler_logprobs():
+    batch = train_batch(4)
+    batch.sampler_logprobs = torch.arange(16, dtype=torch.float32).view(4, 4)
+    out = apply_selection(batch, torch.tensor([True, False, True, True]), torch.ones(4, 4, dtype=torch.bool))
+    assert out.sampler_logprobs.tolist() == batch.sampler_logprobs[[0, 2, 3]].tolist()
