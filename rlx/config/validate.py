@@ -3,7 +3,9 @@
 Every node with a `_target_` is bound against the target's signature: unknown keys are
 named with the valid keys (and a close match), values are checked against the type
 annotations (`int`, `float`, `str`, `bool`, `Literal[...]`, `X | None`, `list[X]`,
-`tuple[...]`, dataclasses, `DataPath`), and paths marked `DataPath` must exist.
+`tuple[...]`, dataclasses, `DataPath`), and paths marked `DataPath` must exist. A target
+whose module defines `missing_requirement()` (returning what to install, or None) is
+reported when that names something missing (e.g. `rollout=vllm` without vLLM).
 All problems are collected so the user sees them at once.
 """
 
@@ -110,6 +112,10 @@ def _check_target_node(node: Mapping[str, Any], where: str, problems: list[str])
         obj = import_target(target)
     except (ImportError, AttributeError) as err:
         problems.append(f"{where}._target_: cannot import '{target}' ({err})")
+        return
+    requirement = getattr(inspect.getmodule(obj), "missing_requirement", None)
+    if callable(requirement) and (missing := requirement()):  # e.g. an optional package
+        problems.append(f"{where}._target_: {missing}")
         return
     fn = obj.__init__ if inspect.isclass(obj) and not dataclasses.is_dataclass(obj) else obj
     try:
