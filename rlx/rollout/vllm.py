@@ -62,7 +62,8 @@ class VLLMEngine:
         truncation). The model's own generation-config defaults are not used.
     dtype: vLLM's compute dtype; `auto` = float32 on CPU (these CPUs have no fast bf16), bf16
         on CUDA. gpu_memory_utilization: share of GPU memory vLLM may take (weights + KV
-        cache; the trainer shares the GPU). max_model_len: prompt + response token limit.
+        cache; the trainer shares the GPU). max_model_len: prompt + response token limit (None:
+        the model's `max_position_embeddings`; a longer prompt is an error).
     enable_prefix_caching: reuse the KV cache of shared prompt prefixes (the G copies of a
         prompt, a multi-turn episode's history) instead of re-encoding them.
     cpu_kv_cache_gib: KV-cache size on CPU, GiB (vLLM's `kv_cache_memory_bytes`). enforce_eager: no CUDA
@@ -101,7 +102,7 @@ class VLLMEngine:
         top_k: int = 0,
         dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto",
         gpu_memory_utilization: float = 0.3,
-        max_model_len: int = 4096,
+        max_model_len: int | None = None,
         enable_prefix_caching: bool = True,
         cpu_kv_cache_gib: float = 2.0,
         enforce_eager: bool = False,
@@ -145,7 +146,7 @@ class VLLMEngine:
         tokenizer.save_pretrained(self._folder)
         save_safetensors(merged_weights(model), self._folder / "model.safetensors")
 
-    def _start(self, *, dtype: str, gpu_memory_utilization: float, max_model_len: int,
+    def _start(self, *, dtype: str, gpu_memory_utilization: float, max_model_len: int | None,
                enable_prefix_caching: bool, cpu_kv_cache_gib: float, enforce_eager: bool):
         # One process: vLLM's engine core runs in this one, so there is no second copy of the
         # model in a spawned process (and scripts need no __main__ guard). Read at import/start.
