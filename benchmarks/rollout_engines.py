@@ -3,13 +3,14 @@
 their ratio, and the share of this machine's compute roofline.
 
     .venv/bin/python benchmarks/rollout_engines.py                     # SmolLM2-135M, 8 tasks x G=4, 128 tokens
-    .venv/bin/python benchmarks/rollout_engines.py --tasks 32 --group-size 1 --eager
+    .venv/bin/python benchmarks/rollout_engines.py --engines hf vllm vllm-eager --repeats 3
 
 The roofline: 2-thread-per-core fp32 matmul GFLOPS measured here (a square 1024 product and a
 decode-shaped (B x H) @ (H x 4H) one) divided by the model's forward FLOPs per token
 (2 x parameters: every weight is one multiply-add per token; the tied LM head counted once).
-Each engine runs `--repeats` times after one warm-up call; the median rate is reported. The
-figures are wall-clock: print `uptime` beside them (the script does).
+Each engine runs `--repeats` times after one warm-up call, the engines taking turns (so a change
+in machine load hits both alike); the median rate is reported. The figures are wall-clock: the
+script prints the load average beside them.
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
+from rlx.config.compose import check_overrides  # noqa: E402
+
 from rlx.rollout.batch import encode_prompt  # noqa: E402
 from rlx.train.recipe import build  # noqa: E402
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+def composed(*overrides: str) -> dict:
+    """The resolved config for `overrides` (as launch.py composes it), as plain containers."""
+    return OmegaConf.to_container(check_overrides(list(overrides)), resolve=True)
 
 
 def matmul_gflops(m: int, k: int, n: int, seconds: float = 2.0) -> float:
@@ -44,17 +49,6 @@ def matmul_gflops(m: int, k: int, n: int, seconds: float = 2.0) -> float:
     return 2 * m * k * n * count / (time.perf_counter() - start) / 1e9
 
 
-def rate(engine, prompts, repeats: int) -> tuple[float, float]:
-    """(median tok/s, mean response length) over `repeats` calls after one warm-up call."""
-    engine.generate(prompts, seed=0)
-    rates, lengths = [], []
-    for r in range(repeats):
-        engine.generate(prompts, seed=r + 1)
-        rates.append(engine.last_stats.tokens_per_s)
-        lengths.append(engine.last_stats.response_tokens / len(prompts))
-    return statistics.median(rates), statistics.mean(lengths)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
@@ -63,14 +57,13 @@ def main() -> None:
     parser.add_argument("--group-size", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--eager", action="store_true", help="vLLM enforce_eager (no torch.compile)")
-    parser.add_argument("--engines", nargs="+", default=["hf", "vllm"])
+    parser.add_argument("--engines", nargs="+", default=["hf", "vllm"],
+                        help="hf, vllm (torch.compile'd), vllm-eager (enforce_eager: no compilation)")
     args = parser.parse_args()
 
-    model_node = OmegaConf.to_container(OmegaConf.load(CONF / "model" / f"{args.model}.yaml"))
-    model_node["dtype"] = "float32"
-    loaded = build(model_node)(device="cpu", trainable=True)
-    env = build(OmegaConf.to_container(OmegaConf.load(CONF / "env" / f"{args.env}.yaml")))
+    config = composed(f"model={args.model}", f"env={args.env}", "model.dtype=float32")
+    loaded = build(config["model"])(device="cpu", trainable=True)
+    env = build(config["env"])
     tasks = list(env.tasks("train"))[: args.tasks]
     prompts = [encode_prompt(loaded.tokenizer, env.messages(t)) for t in tasks for _ in range(args.group_size)]
     flops_per_token = 2 * sum(p.numel() for p in loaded.model.parameters())
@@ -83,22 +76,33 @@ def main() -> None:
           f"torch threads {torch.get_num_threads()}")
     print(f"matmul fp32: {peak:.0f} GFLOPS (1024^3), {decode:.0f} GFLOPS ({len(prompts)}x{hidden} @ "
           f"{hidden}x{4 * hidden}); roofline {roofline:.0f} tok/s")
-    results = {}
+    engines, starts = {}, {}
     for name in args.engines:
-        node = OmegaConf.to_container(OmegaConf.load(CONF / "rollout" / f"{name}.yaml"))
+        node = composed(f"rollout={name.split('-')[0]}")["rollout"]
         node.update(max_new_tokens=args.max_new_tokens, temperature=1.0)
-        if name == "vllm":
-            node.update(enforce_eager=args.eager, max_model_len=2048, cpu_kv_cache_gib=2.0)
+        if name.startswith("vllm"):
+            node.update(enforce_eager=name == "vllm-eager", cpu_kv_cache_gib=2.0)
         started = time.perf_counter()
-        engine = build(node)(model=loaded.model, tokenizer=loaded.tokenizer)
-        start_s = time.perf_counter() - started
-        tok_s, length = rate(engine, prompts, args.repeats)
+        engines[name] = build(node)(model=loaded.model, tokenizer=loaded.tokenizer)
+        engines[name].generate(prompts, seed=0)  # warm-up (and vLLM's compilation, if any)
+        starts[name] = time.perf_counter() - started
+    rates = {name: [] for name in engines}
+    lengths = {name: [] for name in engines}
+    for r in range(args.repeats):  # interleaved, so a change in machine load hits both alike
+        for name, engine in engines.items():
+            engine.generate(prompts, seed=r + 1)
+            rates[name].append(engine.last_stats.tokens_per_s)
+            lengths[name].append(engine.last_stats.response_tokens / len(prompts))
+    results = {}
+    for name, engine in engines.items():
         sync_s = min(engine.sync_weights(loaded.model) for _ in range(2))
-        results[name] = tok_s
-        print(f"{name:5s} {tok_s:7.1f} tok/s  ({100 * tok_s / roofline:4.1f}% of roofline)  mean length "
-              f"{length:.0f}  start {start_s:.1f} s  weight sync {sync_s:.2f} s")
-    if "hf" in results and "vllm" in results:
-        print(f"vllm / hf = {results['vllm'] / results['hf']:.2f}x")
+        results[name] = tok_s = statistics.median(rates[name])
+        print(f"{name:10s} {tok_s:7.1f} tok/s  ({100 * tok_s / roofline:4.1f}% of roofline)  mean length "
+              f"{statistics.mean(lengths[name]):.0f}  start+warm-up {starts[name]:.1f} s  weight sync {sync_s:.2f} s"
+              f"  (runs: {', '.join(f'{x:.0f}' for x in rates[name])} tok/s)")
+    for name in results:
+        if name != "hf" and "hf" in results:
+            print(f"{name} / hf = {results[name] / results['hf']:.2f}x")
     print("load:", os.getloadavg())
 
 

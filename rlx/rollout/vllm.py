@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import shutil
 import tempfile
 import time
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -161,7 +163,8 @@ class VLLMEngine:
         memory = (dict(gpu_memory_utilization=gpu_memory_utilization) if self.device_type == "cuda"
                   else dict(kv_cache_memory_bytes=int(cpu_kv_cache_gib * 2**30)))
         set_num_threads = torch.set_num_threads  # vLLM's CPU worker replaces it with a no-op
-        with torch.random.fork_rng(devices=[]):  # vLLM seeds the global RNG; keep the caller's
+        py_state, np_state = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):  # vLLM seeds the global RNGs; keep the caller's
             llm = vllm.LLM(
                 model=str(self._folder), tokenizer=str(self._folder), dtype=dtype, seed=0,
                 max_model_len=max_model_len, enable_prefix_caching=enable_prefix_caching,
@@ -169,6 +172,8 @@ class VLLMEngine:
                 logprobs_mode="processed_logprobs" if self.temperature > 0 else "raw_logprobs",
                 **memory,
             )
+        random.setstate(py_state)
+        np.random.set_state(np_state)
         torch.set_num_threads = set_num_threads  # the trainer keeps control of its threads
         return llm
 

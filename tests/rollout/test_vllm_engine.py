@@ -7,7 +7,9 @@ that load other weights into it sync the original weights back before they retur
 from __future__ import annotations
 
 import copy
+import random
 
+import numpy as np
 import pytest
 import torch
 
@@ -156,6 +158,25 @@ def test_an_unsupported_head_size_is_named():
     check_head_dim(Qwen2Config(hidden_size=64, num_attention_heads=1), "cpu")
 
 
+def reseed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def draws(seed: int | None = None) -> list[float]:
+    if seed is not None:
+        reseed(seed)
+    return [random.random(), float(np.random.rand()), torch.rand(1).item()]
+
+
+def test_generate_leaves_the_callers_rngs_alone(engine, prompts):
+    expected = draws(seed=11)
+    reseed(11)
+    engine.generate(prompts, seed=0)
+    assert draws() == expected
+
+
 @pytest.mark.slow
 def test_smollm2_samples_and_syncs(cache_dir):
     require_vllm()
@@ -166,8 +187,11 @@ def test_smollm2_samples_and_syncs(cache_dir):
     tok = smol.tokenizer
     prompts = [tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True)["input_ids"]
                for q in ("What is 2 plus 3?", "Name a colour.")]
+    expected = draws(seed=3)
+    reseed(3)
     sampler = VLLMEngine(smol.model, tok, max_new_tokens=16, max_model_len=1024, cpu_kv_cache_gib=1, enforce_eager=True)
     try:
+        assert draws() == expected  # vLLM seeds the global RNGs at start; the engine restores them
         first = sampler.generate([p for p in prompts for _ in range(2)], seed=1)
         assert [g.response_ids for g in sampler.generate([p for p in prompts for _ in range(2)], seed=1)] == \
             [g.response_ids for g in first]

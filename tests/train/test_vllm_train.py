@@ -37,6 +37,7 @@ def rise(rows: list[dict]) -> tuple[float, float]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # two 30-iteration runs; ~2 min on a quiet 2-core machine
 def test_grpo_with_vllm_learns_like_with_hf(tmp_path):
     """Same model, task, seed and budget: the reward rises by more than 0.3 with either engine."""
     require_vllm()
