@@ -91,6 +91,11 @@ class VLLMEngine:
     log softmax(logits / temperature), what `forward_logprobs` computes.
     Sampled token ids are returned exactly as vLLM produced them (never re-tokenised); a
     response that ends with an eos token is `finished`, one cut at `max_new_tokens` is not.
+    Side effects handled here: vLLM seeds the global RNGs and replaces `torch.set_num_threads`
+    with a no-op when it starts (both restored), and it initialises a one-process
+    `torch.distributed` group (gloo). Several ranks (torchrun, launcher.nprocs > 1): each rank
+    syncs its own engine from the full weights, but starting vLLM inside an already
+    initialised multi-rank process group has not been tried yet.
     """
 
     def __init__(
