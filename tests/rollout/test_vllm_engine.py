@@ -180,6 +180,7 @@ def test_generate_leaves_the_callers_rngs_alone(engine, prompts):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # SmolLM2 load, vLLM start, an Adam step on 135M parameters
 def test_smollm2_samples_and_syncs(cache_dir):
     require_vllm()
     from rlx.models.smollm2 import INSTALL_HINT, build_smollm2
