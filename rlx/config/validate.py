@@ -4,7 +4,9 @@ Every node with a `_target_` is bound against the target's signature: unknown ke
 named with the valid keys (and a close match), values are checked against the type
 annotations (`int`, `float`, `str`, `bool`, `Literal[...]`, `X | None`, `list[X]`,
 `tuple[...]`, dataclasses, `DataPath`, `Annotated[X, Range(...)]`), paths marked `DataPath`
-must exist and numbers marked `Range` must lie in its bounds.
+must exist and numbers marked `Range` must lie in its bounds. A target whose module defines
+`missing_requirement()` (returning what to install, or None) is reported when that names
+something missing (e.g. `rollout=vllm` without vLLM).
 All problems are collected so the user sees them at once.
 """
 
@@ -111,6 +113,10 @@ def _check_target_node(node: Mapping[str, Any], where: str, problems: list[str])
         obj = import_target(target)
     except (ImportError, AttributeError) as err:
         problems.append(f"{where}._target_: cannot import '{target}' ({err})")
+        return
+    requirement = getattr(inspect.getmodule(obj), "missing_requirement", None)
+    if callable(requirement) and (missing := requirement()):  # e.g. an optional package
+        problems.append(f"{where}._target_: {missing}")
         return
     fn = obj.__init__ if inspect.isclass(obj) and not dataclasses.is_dataclass(obj) else obj
     try:

@@ -1,13 +1,13 @@
 """The generation interface the trainer talks to.
 
-Engines (HF `generate` now, faster ones later) implement `GenerationEngine`.
+Engines (HF `generate`, vLLM) implement `GenerationEngine`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass
@@ -60,3 +60,9 @@ class GenerationEngine(Protocol):
     reports_logprobs: bool
 
     def generate(self, prompts: Sequence[Sequence[int]], *, seed: int) -> list[Generation]: ...
+
+    def sync_weights(self, model: Any = None) -> float:
+        """Make the engine sample from `model`'s current weights; seconds taken. Engines that
+        sample from the live model (HF) return 0.0; engines with their own copy (vLLM) load it.
+        The trainer calls it after every optimizer update and after resuming."""
+        ...

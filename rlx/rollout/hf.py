@@ -133,6 +133,10 @@ class HFEngine:
         )
         return results
 
+    def sync_weights(self, model=None) -> float:
+        """Nothing to do: `generate` runs the live model the trainer updates."""
+        return 0.0
+
     def _generate_batch(self, prompts: Sequence[Sequence[int]], device: torch.device) -> list[Generation]:
         input_ids, attention_mask = left_pad(prompts, self.pad_id, device)
         output = self.model.generate(

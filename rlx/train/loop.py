@@ -94,11 +94,13 @@ def train(run: Run) -> dict[str, float]:
             generator=torch.Generator().manual_seed(derive_seed(run.seed, "minibatch", it)),
             parallel=run.parallel)
         t_update = time.perf_counter() - t_update
+        sync_time = run.engine.sync_weights(run.model)  # the sampler now holds the new weights
         run.scheduler.step()
         metrics = {
             **rollout_metrics(batch, s.group_size), **shaping_stats, **adv_stats, **update_stats,
             **run.curriculum.update(*group_outcomes(batch, s.group_size)), **batch.stats,
             **perf_metrics(batch, train_batch, s.ppo_epochs, t_update, time.perf_counter() - start),
+            "perf/time/weight_sync": sync_time,
             "policy/lr": run.scheduler.get_last_lr()[0], "train/iteration": it + 1,
         }
         if run.eval_tasks and due(it, s.eval_every, run.iterations):

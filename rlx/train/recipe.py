@@ -217,6 +217,7 @@ def resume(run: Run) -> None:
     if "entropy_history" in state:  # EPO's per-turn entropy history (checkpoints since EPO)
         run.entropy_history.load_state_dict(state["entropy_history"])
     set_rng_state(state["rng"])
+    run.engine.sync_weights(run.model)  # an engine with its own copy of the weights (vLLM)
     run.start_iteration = state["step"]
     if run.parallel.is_main:
         print(f"rlx: resumed from checkpoint at iteration {state['step']}")
