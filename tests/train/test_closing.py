@@ -29,6 +29,6 @@ def test_a_finished_run_prints_its_eval_change_curves_and_the_compare_command(tm
         path = run_dir / "curves" / png
         assert str(path) in out and path.read_bytes().startswith(b"\x89PNG")
     # the hint keeps the run's own overrides (the tiny model, the lr) and drops none it needs
-    assert "python launch.py --sweep sweeps/default_estimators.yaml model=tiny" in out
+    assert "python launch.py --sweep sweeps/default_estimators.yaml experiment=none model=tiny" in out
     assert "trainer.lr=2e-5" in out
     assert f"python -m rlx.compare {tmp_path / 'runs'}/sweeps/default_estimators/<timestamp> --by advantage" in out
