@@ -10,7 +10,7 @@ from rlx.run_dir import read_config
 from tests.train.helpers import learning_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["model=tiny", "logger=none", "iterations=2", "trainer.tasks_per_iter=2",
+TINY = ["experiment=none", "model=tiny", "logger=none", "iterations=2", "trainer.tasks_per_iter=2",
         "rollout.max_new_tokens=8", "trainer.eval_tasks=2"]
 
 

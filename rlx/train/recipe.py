@@ -26,6 +26,7 @@ from rlx.distributed import ProcessLayout, broadcast_module, device_for, process
 from rlx.logging.base import MetricsFile
 from rlx.run_dir import read_config, read_manifest
 from rlx.train.checkpoint import load_latest
+from rlx.train.closing import closing_note
 from rlx.train.loop import Run, train
 from rlx.train.parallel import (DataParallel, check_world_size, load_tensors, load_trainable_state,
                                 shard_optimizer_state)
@@ -253,4 +254,5 @@ def run(run_dir: str | Path, should_stop: Callable[[], bool] | None = None) -> d
         distributed.stop(layout)
     if layout.is_main:
         print(f"rlx: done; run directory {run_dir} (metrics in {run_dir / METRICS_FILE})")
+        print(closing_note(run_dir, read_manifest(run_dir).get("overrides", []), config["runs_root"]))
     return metrics

@@ -14,7 +14,7 @@ TOY_ENV = {"_target_": "tests.envs.toy_env.ToyWalkEnv", "num_tasks": 4}
 
 
 def agent_run(tmp_path, *overrides):
-    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", "iterations=2",
+    args = ["experiment=none", "model=tiny", "logger=none", f"runs_root={tmp_path}", "iterations=2",
             "trainer.tasks_per_iter=2", "trainer.group_size=2", "rollout.max_new_tokens=12",
             "agent.max_steps=3", "agent.require_think=false", "trainer.eval_tasks=2", *overrides]
     cfg = OmegaConf.to_container(check_overrides(args), resolve=False)
@@ -36,7 +36,7 @@ def test_multi_turn_run_with_each_estimator(tmp_path, advantage):
     assert last["rollout/num_rows"] >= 4  # one row per policy step of 4 episodes
 
 
-SHORT = ["model=tiny", "logger=none", "iterations=1", "trainer.tasks_per_iter=2", "trainer.group_size=2",
+SHORT = ["experiment=none", "model=tiny", "logger=none", "iterations=1", "trainer.tasks_per_iter=2", "trainer.group_size=2",
          "trainer.minibatches=1", "trainer.micro_batch_size=8", "rollout.max_new_tokens=16",
          "agent.max_steps=3", "agent.num_workers=1", "trainer.eval_tasks=2", "trainer.eval_every=1"]
 
@@ -82,7 +82,7 @@ def test_grpo_code_single_turn_and_multi_turn_train_with_the_tiny_model(tmp_path
 
 
 def test_a_crashing_env_worker_does_not_stop_training(tmp_path):
-    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", "iterations=2",
+    args = ["experiment=none", "model=tiny", "logger=none", f"runs_root={tmp_path}", "iterations=2",
             "trainer.tasks_per_iter=2", "trainer.group_size=2", "rollout.max_new_tokens=12",
             "agent.max_steps=3", "agent.require_think=false", "trainer.eval_tasks=2"]
     cfg = OmegaConf.to_container(check_overrides(args), resolve=False)

@@ -53,7 +53,7 @@ def test_trajectory_rows_mask_only_policy_tokens(tiny):
 
 
 def toy_run(tmp_path, *overrides):
-    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", "iterations=2",
+    args = ["experiment=none", "model=tiny", "logger=none", f"runs_root={tmp_path}", "iterations=2",
             "trainer.tasks_per_iter=2", "trainer.group_size=2", "rollout.max_new_tokens=8",
             "agent.max_steps=3", "agent.require_think=false", "agent.sample_mode=trajectory",
             "trainer.eval_tasks=2", *overrides]

@@ -75,6 +75,21 @@ def test_defaults_compose_to_documented_choices():
     assert cfg.logger.mode == "offline"
 
 
+def test_default_run_is_the_quickstart_recipe_and_overrides_still_win():
+    cfg = compose_and_validate([])  # python launch.py
+    assert list(cfg.env.source.kinds) == ["addition"] and cfg.env.source.max_digits == 1
+    assert cfg.env.answer_format == "Answer with only the final number." and cfg.env.num_eval == 50
+    assert cfg.rollout.max_new_tokens == 32 and cfg.trainer.lr == 2.0e-5 and cfg.iterations == 8
+    assert cfg.trainer.eval_at_start and cfg.trainer.eval_tasks == 32
+    assert cfg.experiment_name == "default" and cfg.rollout._target_ == "rlx.rollout.hf.HFEngine"
+    changed = compose_and_validate(["env=math", "rollout.max_new_tokens=64", "iterations=3"])
+    assert "gsm_symbolic" in changed.env.source.kinds and changed.rollout.max_new_tokens == 64
+    assert changed.iterations == 3
+    plain = compose_and_validate(["experiment=none"])  # the groups' own defaults
+    assert list(plain.env.source.kinds) == ["addition", "word_problem"]
+    assert plain.rollout.max_new_tokens == 128 and not plain.trainer.eval_at_start and plain.iterations == 6
+
+
 def problems(overrides) -> list[str]:
     with pytest.raises(ConfigError) as info:
         compose_and_validate(overrides)

@@ -48,7 +48,7 @@ def test_d3s_trains_on_fewer_tokens_early(tmp_path):
 def test_dynamic_filter_with_nothing_informative_has_no_gradient_signal(tmp_path):
     """At the cap with no group kept, the first round is trained on as it is: zero advantages,
     so (without KL or entropy terms) a zero gradient and unchanged weights, and no NaN."""
-    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", "curriculum=dynamic_filter",
+    args = ["experiment=none", "model=tiny", "logger=none", f"runs_root={tmp_path}", "curriculum=dynamic_filter",
             "curriculum.max_rounds=2", "iterations=2", *RUN, "trainer.eval_tasks=0",
             "loss.kl_coef=0", "loss.entropy_coef=0"]
     config, run_dir = prepare(check_overrides(args), choices={}, overrides=args)

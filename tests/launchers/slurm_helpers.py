@@ -9,7 +9,7 @@ from pathlib import Path
 from rlx.config.compose import check_overrides
 from rlx.launch import prepare
 
-TINY = ["model=tiny", "logger=none", "iterations=2", "trainer.tasks_per_iter=2",
+TINY = ["experiment=none", "model=tiny", "logger=none", "iterations=2", "trainer.tasks_per_iter=2",
         "rollout.max_new_tokens=8", "trainer.eval_tasks=2"]
 # a job that fits the 2-CPU test node next to another one, without GPUs
 SMALL_JOB = ["launcher=slurm", "launcher.gpus_per_node=0", "launcher.cpus_per_task=1", "launcher.time_min=5"]

@@ -14,7 +14,7 @@ from rlx.sweep.__main__ import main as sweep_main
 from rlx.sweep.registry import load_registry
 from rlx.sweep.runner import local_slots, prepare_points
 
-TINY = "[model=tiny, logger=none, env=sanity_digits, iterations=2, trainer.tasks_per_iter=2, " \
+TINY = "[experiment=none, model=tiny, logger=none, env=sanity_digits, iterations=2, trainer.tasks_per_iter=2, " \
        "trainer.group_size=2, rollout.max_new_tokens=8, trainer.eval_tasks=2]"
 
 

@@ -31,7 +31,7 @@ def test_objective_value_is_the_last_finite_value(tmp_path):
 def test_optuna_search_runs_trials_and_records_values(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s.yaml").write_text("""name: lr_search
-overrides: [model=tiny, logger=none, env=sanity_digits, iterations=1, trainer.tasks_per_iter=2,
+overrides: [experiment=none, model=tiny, logger=none, env=sanity_digits, iterations=1, trainer.tasks_per_iter=2,
             trainer.group_size=2, rollout.max_new_tokens=8, trainer.eval_tasks=2]
 optuna:
   metric: reward/mean

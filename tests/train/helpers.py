@@ -9,7 +9,8 @@ from rlx.launch import prepare
 from rlx.logging.base import read_metrics
 from rlx.train.recipe import run
 
-TINY = ["model=tiny", "logger=none", "trainer.eval_tasks=4"]
+# experiment=none: the plain group defaults, not the default run's quickstart choices (SmolLM2-sized)
+TINY = ["experiment=none", "model=tiny", "logger=none", "trainer.eval_tasks=4"]
 
 
 def train_run(tmp_path: Path, *overrides: str) -> tuple[Path, list[dict]]:

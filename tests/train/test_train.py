@@ -46,7 +46,7 @@ def test_eval_at_start_logs_the_before_figure_at_step_0(tmp_path):
 
 
 def test_every_trainable_parameter_changes_after_one_update(tmp_path):
-    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", *ONE_UPDATE]
+    args = ["experiment=none", "model=tiny", "logger=none", f"runs_root={tmp_path}", *ONE_UPDATE]
     config, run_dir = prepare(check_overrides(args), choices={}, overrides=args)
     run = build_run(config, run_dir)
     before = {n: p.detach().clone() for n, p in run.model.named_parameters() if p.requires_grad}
@@ -110,7 +110,7 @@ def test_kl_reference_and_gae_value_head_run(tmp_path):
 
 
 def test_collect_groups_rollouts(tmp_path):
-    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", *FAST]
+    args = ["experiment=none", "model=tiny", "logger=none", f"runs_root={tmp_path}", *FAST]
     config, run_dir = prepare(check_overrides(args), choices={}, overrides=args)
     run = build_run(config, run_dir)
     tasks = run.curriculum.sample(3)
@@ -122,7 +122,7 @@ def test_collect_groups_rollouts(tmp_path):
 
 
 def test_lora_with_gradient_checkpointing_trains_only_adapters(tmp_path):
-    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", *ONE_UPDATE,
+    args = ["experiment=none", "model=tiny", "logger=none", f"runs_root={tmp_path}", *ONE_UPDATE,
             "model.lora={rank: 4, alpha: 8}", "model.gradient_checkpointing=true"]
     config, run_dir = prepare(check_overrides(args), choices={}, overrides=args)
     run = build_run(config, run_dir)
