@@ -28,7 +28,8 @@ pytestmark = pytest.mark.skipif(not os.environ.get("RLX_SFT_LEARNING_TESTS"),
 
 
 def launch_run(tmp_path, *args):
-    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", *args]
+    plain = [] if any(a.startswith("experiment=") for a in args) else ["experiment=none"]
+    args = [*plain, "model=tiny", "logger=none", f"runs_root={tmp_path}", *args]
     _, run_dir = prepare(check_overrides(args), choices={}, overrides=args)
     run(run_dir)  # rlx.train.recipe.run hands trainer=sft runs to rlx.sft.recipe
     return run_dir, read_metrics(run_dir / "metrics.jsonl")

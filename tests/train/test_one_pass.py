@@ -22,7 +22,7 @@ ONE_UPDATE = ["iterations=1", "env=sanity_digits", "trainer.tasks_per_iter=4", "
 
 
 def built(tmp_path, *overrides):
-    args = ["model=tiny", "logger=none", f"runs_root={tmp_path}", *ONE_UPDATE, *overrides]
+    args = ["experiment=none", "model=tiny", "logger=none", f"runs_root={tmp_path}", *ONE_UPDATE, *overrides]
     config, run_dir = prepare(check_overrides(args), choices={}, overrides=args)
     return build_run(config, run_dir)
 

@@ -25,7 +25,8 @@ def train(tmp_path, *overrides: str) -> list[dict]:
 
 
 def train_dir(tmp_path, *overrides: str):
-    args = [f"runs_root={tmp_path / 'runs'}", *overrides]
+    plain = [] if any(o.startswith("experiment=") for o in overrides) else ["experiment=none"]
+    args = [*plain, f"runs_root={tmp_path / 'runs'}", *overrides]
     _, run_dir = prepare(check_overrides(args), choices=chosen_groups(args), overrides=args)
     run(run_dir)
     return run_dir, read_metrics(run_dir / "metrics.jsonl")
