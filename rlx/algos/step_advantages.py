@@ -143,9 +143,13 @@ def needs_agent_mode(estimator: AdvantageFn) -> str | None:
     while isinstance(estimator, functools.partial):
         estimator = estimator.func
     return getattr(estimator, "requires_agent_mode", None)
+
+
 def needs_entropy(estimator: AdvantageFn) -> bool:
     """True when the estimator reads the policy entropy (`steps.entropy`, EMPG), so the trainer
     must score the rollouts before computing advantages."""
+    while isinstance(estimator, functools.partial):
+        estimator = estimator.func
     return bool(getattr(estimator, "requires_entropy", False))
 
 

@@ -36,7 +36,7 @@ def test_multi_turn_run_with_each_estimator(tmp_path, advantage):
     assert last["rollout/num_rows"] >= 4  # one row per policy step of 4 episodes
 
 
-SHORT = ["experiment=none", "model=tiny", "logger=none", "iterations=1", "trainer.tasks_per_iter=2", "trainer.group_size=2",
+SHORT = ["model=tiny", "logger=none", "iterations=1", "trainer.tasks_per_iter=2", "trainer.group_size=2",
          "trainer.minibatches=1", "trainer.micro_batch_size=8", "rollout.max_new_tokens=16",
          "agent.max_steps=3", "agent.num_workers=1", "trainer.eval_tasks=2", "trainer.eval_every=1"]
 

@@ -31,6 +31,9 @@ class KnownLogprobs:
     def last_stats(self):
         return self.inner.last_stats
 
+    def sync_weights(self, model=None) -> float:
+        return self.inner.sync_weights(model)
+
     def generate(self, prompts: Sequence[Sequence[int]], *, seed: int) -> list[Generation]:
         return [dataclasses.replace(g, logprobs=[known_logprob(t) for t in g.response_ids])
                 for g in self.inner.generate(prompts, seed=seed)]
