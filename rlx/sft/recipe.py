@@ -5,11 +5,8 @@ so every launcher (local, subprocess, SLURM) and `python -m rlx.train RUN_DIR` r
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from rlx.distributed import device_for, process_layout
 from rlx.logging.base import MetricsFile
@@ -20,7 +17,7 @@ from rlx.sft.loop import SFTRun, train_sft
 from rlx.sft.settings import SFTSettings
 from rlx.train.checkpoint import load_latest
 from rlx.train.parallel import load_trainable_state
-from rlx.train.recipe import METRICS_FILE, autocast_for, build, config_tags, lr_lambda, make_collector
+from rlx.train.recipe import METRICS_FILE, autocast_for, build, config_tags, make_collector, make_optimizer
 from rlx.utils.seeding import seed_everything, set_rng_state
 
 
@@ -53,11 +50,7 @@ def build_sft(config: dict[str, Any], run_dir: Path) -> tuple[SFTRun, dict[str, 
     env = build(config["env"])
     rows, stats = demonstrations(config, settings, env, run_dir)
     trainable = [p for p in policy.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay,
-                                  betas=tuple(settings.adam_betas))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(
-        lr_lambda, schedule=settings.lr_schedule, warmup=settings.warmup_iters,
-        total=config["iterations"]))
+    optimizer, scheduler = make_optimizer(trainable, settings, config["iterations"])
     engine = build(config["rollout"], model=policy.model, tokenizer=policy.tokenizer)
     run = SFTRun(
         model=policy.model, tokenizer=policy.tokenizer, rows=list(rows),

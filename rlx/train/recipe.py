@@ -84,6 +84,17 @@ def lr_lambda(it: int, *, schedule: str, warmup: int, total: int) -> float:
     return 1.0
 
 
+def make_optimizer(params: list, settings: Any, iterations: int):
+    """(AdamW over `params`, its per-iteration LR schedule) from a trainer's settings (RL's
+    `TrainerSettings` or SFT's `SFTSettings`: lr, weight_decay, adam_betas, lr_schedule,
+    warmup_iters)."""
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay,
+                                  betas=tuple(settings.adam_betas))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(
+        lr_lambda, schedule=settings.lr_schedule, warmup=settings.warmup_iters, total=iterations))
+    return optimizer, scheduler
+
+
 def config_tags(choices: Mapping[str, Any]) -> list[str]:
     """W&B tags from the chosen config groups, e.g. "advantage:grpo"."""
     return [f"{group}:{choice}" for group, choice in sorted(choices.items())
@@ -150,11 +161,7 @@ def build_run(config: dict[str, Any], run_dir: Path, layout: ProcessLayout = Pro
     trainable = [p for p in policy.model.parameters() if p.requires_grad]
     if value_head is not None:
         trainable += list(value_head.parameters())
-    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay,
-                                  betas=tuple(settings.adam_betas))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(
-        lr_lambda, schedule=settings.lr_schedule, warmup=settings.warmup_iters,
-        total=config["iterations"]))
+    optimizer, scheduler = make_optimizer(trainable, settings, config["iterations"])
     engine = build(config["rollout"], model=policy.model, tokenizer=policy.tokenizer)
     shaping = {name: build(node) for name, node in (config.get("reward") or {}).items()}
     collect, eval_collect = with_prompt_notes(make_collector(config, env, engine, policy.tokenizer),
