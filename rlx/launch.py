@@ -148,6 +148,18 @@ def launch(cfg: DictConfig, choices: dict[str, Any] | None = None, overrides: Se
     return launch_prepared(config, run_dir)
 
 
+def quickstart_note(overrides: Sequence[str]) -> str | None:
+    """A line for `python launch.py env=X` without an experiment: the default run's experiment
+    (quickstart) still sets its iterations, 32-token cap, lr and eval before/after on top of the
+    new environment's defaults, which is seldom what a user picking another task wants."""
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    if "experiment" in keys or "env" not in keys:
+        return None
+    return ("rlx: note: no experiment= given, so the default run's experiment=quickstart still sets "
+            "iterations=8, rollout.max_new_tokens=32, trainer.lr=2e-5 and the eval before/after "
+            "(conf/experiment/quickstart.yaml); add experiment=none for the plain group defaults")
+
+
 def prepare(cfg: DictConfig, choices: dict[str, Any] | None = None,
             overrides: Sequence[str] | None = None) -> tuple[dict[str, Any], Path]:
     """Resolve and validate `cfg`, then make (or, on resume, reuse) its run directory."""
@@ -159,6 +171,9 @@ def prepare(cfg: DictConfig, choices: dict[str, Any] | None = None,
         overrides = list(hc.overrides.task) if overrides is None else overrides
     config = resolved(cfg)
     validate_config(config)
+    note = quickstart_note(overrides or [])
+    if note:
+        print(note, file=sys.stderr)
     run_dir = resume_dir(config)
     if run_dir is not None:
         record_resume(run_dir, config, overrides=overrides or [])

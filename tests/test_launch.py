@@ -109,3 +109,14 @@ def test_status_lists_the_points_of_a_hydra_multirun(tmp_path):
     status = subprocess.run([sys.executable, "-m", "rlx.status", str(parent)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert status.returncode == 0 and status.stdout == text + "\n"
+
+
+def test_another_env_without_an_experiment_is_told_the_quickstart_settings_still_apply():
+    from rlx.launch import quickstart_note
+
+    note = quickstart_note(["env=gsm8k", "seed=1"])
+    assert "experiment=quickstart" in note and "max_new_tokens=32" in note and "experiment=none" in note
+    assert quickstart_note(["env=gsm8k", "experiment=none"]) is None
+    assert quickstart_note(["experiment=smoke", "env=math"]) is None
+    assert quickstart_note(["advantage=rloo", "seed=2"]) is None  # the estimator sweep keeps the default run
+    assert quickstart_note([]) is None
