@@ -5,7 +5,12 @@ Jin et al., "HiMAC: Hierarchical Macro-Micro Learning for Long-Horizon LLM Agent
 blueprint, goal-conditioned micro-level execution, "hierarchical relative advantage
 estimation" that extends group-based RL to the two levels, and an "iterative co-evolution"
 that alternates planner exploration and executor adaptation). The formulas below are OUR
-documented reading of those words, not the paper's equations.
+documented reading of those words, not the paper's equations. A second search (pages, code
+and docs corpora: the title, "hierarchical relative advantage", "co-evolution", the arXiv id)
+found only the abstract and summaries again (gist.science, newx.sg, arxivlens: "carefully
+tuned group sizes"); no method section, equation numbers, phase lengths or blueprint revision
+rule, and no public code. So no section or equation can be cited and blueprint revision is
+not built (a blueprint is written once per group of executions).
 
 Data (`agent=hierarchical agent.mode=himac`): a group holds the G episodes of one task; they
 execute K = G / N blueprints, N episodes per blueprint (`agent.executions_per_blueprint`).

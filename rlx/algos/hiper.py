@@ -2,9 +2,24 @@
 
 Peng et al., "HiPER: Hierarchical Reinforcement Learning with Explicit Credit Assignment for
 Large Language Model Agents", arXiv 2602.16165 (abstract, project page and the authors'
-reference code `hier_gae/core_hgae.py` of JonP07/HiPER-agent read; the paper's full equations
-were not reachable here, so the recursion below follows the reference code's two-head path,
-paraphrased, and every open choice is marked "ours").
+reference code `hier_gae/core_hgae.py` and `example_scripts/HiPER_trainer/run_alfworld.sh` of
+JonP07/HiPER-agent read; the stored copies of the arXiv HTML (2602.16165v1) and of the authors'
+blog end after the abstract, so the paper's Section 4 equations were NOT read: the recursion
+below follows the reference code's two-head path, paraphrased, and every open choice is marked
+"ours").
+
+Paper / reference vs rlx:
+- segments, low-level GAE inside a segment bootstrapping to V_hi at the switch, segment-level
+  GAE on the aggregated segment return with gamma^{d_k}: as the reference (tested literally).
+- KEEP penalty: the reference adds `keep_penalty` to the reward of KEEP turns (its ALFWorld
+  script: -0.3); rlx: `keep_penalty` (default 0.0 = off), added to each KEEP row's reward
+  before both recursions. Our KEEP = a row with planner tokens that does not start a segment
+  (the episode's first step always starts one, like the reference's skip_first option).
+- the switch decision: the reference trains a third "termination" value head and gives the
+  <switch> tokens of every turn its advantage; rlx has two heads (the paper's abstract and
+  summaries say "two value heads") and credits the switch tokens as below (keep_credit).
+- not built: the reference's keep_consistency_penalty (rewriting the subgoal on KEEP) and
+  switch-rate floor; bootstrapping truncated episodes (its run script sets it; rlx ends them).
 
 Per-step rows (see `rlx.algos.step_advantages`): each row is one policy step whose response
 holds the planner's decision (`<switch>KEEP|SWITCH</switch>` and, on a switch, the new
@@ -129,6 +144,7 @@ def hiper(
     lam_turn: float = 1.0,
     lam_seg: float = 0.95,
     keep_credit: KeepCredit = "executor",
+    keep_penalty: float = 0.0,
     normalize: bool = True,
     eps: float = 1e-8,
 ) -> tuple[Tensor, Tensor]:
@@ -136,6 +152,9 @@ def hiper(
 
     Defaults: gamma 1.0, lam_turn 1.0 (verl's algorithm.gamma / lam defaults the reference
     runs with), lam_seg 0.95 (the reference's hgae.lam_seg), normalize True (its run scripts).
+    keep_penalty: added to the reward of every KEEP step (a row with planner tokens that does
+    not start a segment) before both recursions; 0.0 (default) leaves rewards as they are, the
+    reference's ALFWorld script uses -0.3 (its hae.keep_penalty, "fixed" mode).
     """
     if values is None or values.dim() != 3 or values.shape[-1] != 2:
         raise ValueError("hiper needs values (B, T, 2) from a two-head value head "
@@ -150,6 +169,8 @@ def hiper(
     v_lo = torch.where(execute.any(-1), first_token_values(values[..., 0], execute),
                        first_token_values(values[..., 0], acting))
     start = segment_starts(group_ids, steps)
+    if keep_penalty != 0.0:
+        r = r + keep_penalty * (plan.any(-1) & ~start).to(dtype)
     episode, n = pair_index(group_ids, steps.episode_ids)
     table = step_table(episode, steps.step_ids, n)
 

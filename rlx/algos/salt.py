@@ -13,7 +13,9 @@ decisive; used with RLOO and GRPO), and the description of its mechanism in a la
 estimator, puts the identical transitions (s, a, s') of the group's trajectories into one
 group, and gives every step of that group the group's average of the inherited advantages
 (so it cannot change the advantage of a transition seen only once).
-The method section itself was not available to us; the choices below are ours where marked.
+The method section itself was not available to us (a second search of the pages and code
+corpora returned only the abstract, the arXiv HTML's first page and third-party overviews,
+no section or equation numbers and no public code); the choices below are ours where marked.
 
 Per-step rows as in `rlx.algos.step_advantages` (one row per policy step; `steps: StepInfo`
 gives episode ids, step ids and the anchor-state ids of the step's current observation).

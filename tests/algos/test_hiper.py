@@ -203,3 +203,23 @@ def test_needs_two_head_values():
     args = rows([[[(1.0, 0, 0, 0)]]])
     with pytest.raises(ValueError, match="two-head"):
         hiper(*args[:3], args[3][..., 0], steps=args[4])
+
+
+def test_keep_penalty_is_added_to_the_reward_of_keep_steps_only():
+    # the same episode as the literal test; step 1 is the only KEEP step (step 0 starts the
+    # episode, step 2 switches). keep_penalty=-0.3 makes its reward -0.3: A_lo(1) = -0.3 + 0.5
+    # * 0.3 - 0.4 = -0.55, A_lo(0) = 0 + 0.2 - 0.2 + 0.5 * -0.55 = -0.275; segment 0's return
+    # R = 0 + 0.5 * -0.3 = -0.15: A_hi(0) = -0.15 + 0.25 * 0.3 - 0.1 + 0.25 * 0.7 = 0.0
+    rewards, mask, groups, values, steps = rows([[[(0.0, 0, 0.2, 0.1), (0.0, 0, 0.4, 5.0),
+                                                   (1.0, 1, 0.6, 0.3)]]])
+    adv, _ = hiper(rewards, mask, groups, values, steps=steps, gamma=0.5, lam_turn=1.0,
+                   lam_seg=1.0, normalize=False, keep_penalty=-0.3)
+    expected = torch.tensor([[0.0, -0.275, -0.275],
+                             [-0.55, -0.55, -0.55],
+                             [0.7, 0.4, 0.4]], dtype=torch.float64)
+    torch.testing.assert_close(adv, expected)
+    default, _ = hiper(rewards, mask, groups, values, steps=steps, gamma=0.5, lam_turn=1.0,
+                       lam_seg=1.0, normalize=False)
+    same, _ = hiper(rewards, mask, groups, values, steps=steps, gamma=0.5, lam_turn=1.0,
+                    lam_seg=1.0, normalize=False, keep_penalty=0.0)
+    torch.testing.assert_close(default, same)
