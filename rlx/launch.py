@@ -10,7 +10,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rlx.config.compose import check_overrides, user_overrides
+from rlx.config.compose import CONF_DIR, _split_override, check_overrides, user_overrides
 from rlx.config.preflight import preflight, root_cause
 from rlx.config.schema import RunSettings
 from rlx.config.validate import ConfigError, validate
@@ -145,19 +145,48 @@ def launch(cfg: DictConfig, choices: dict[str, Any] | None = None, overrides: Se
         config, run_dir = prepare(cfg, choices, overrides)
     except (ConfigError, FileNotFoundError) as err:
         fail(err)
+    note = quickstart_note(_command_line(overrides))
+    if note:
+        print(note, file=sys.stderr)
     return launch_prepared(config, run_dir)
 
 
-def quickstart_note(overrides: Sequence[str]) -> str | None:
+def _command_line(overrides: Sequence[str] | None) -> list[str]:
+    """The run's command-line overrides: `overrides`, or Hydra's when run under `@hydra.main`."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if overrides is None and HydraConfig.initialized():
+        return list(HydraConfig.get().overrides.task)
+    return list(overrides or [])
+
+
+def quickstart_note(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> str | None:
     """A line for `python launch.py env=X` without an experiment: the default run's experiment
-    (quickstart) still sets its iterations, 32-token cap, lr and eval before/after on top of the
-    new environment's defaults, which is seldom what a user picking another task wants."""
-    keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    (quickstart) still sets its keys (iterations, length cap, lr, eval before/after; read from
+    conf/experiment/quickstart.yaml) on top of the new environment's defaults, which is seldom
+    what a user picking another task wants. None when it does not apply."""
+    keys = {_split_override(o)[1] for o in overrides}
     if "experiment" in keys or "env" not in keys:
         return None
-    return ("rlx: note: no experiment= given, so the default run's experiment=quickstart still sets "
-            "iterations=8, rollout.max_new_tokens=32, trainer.lr=2e-5 and the eval before/after "
-            "(conf/experiment/quickstart.yaml); add experiment=none for the plain group defaults")
+    path = conf_dir / "experiment" / "quickstart.yaml"
+    node = OmegaConf.to_container(OmegaConf.load(path))
+    node.pop("defaults", None)
+    flat = _flatten(node)
+    settings = ", ".join(f"{k}={v}" for k, v in flat.items())
+    return (f"rlx: note: no experiment= given, so the default run's experiment=quickstart still sets "
+            f"{settings} ({path.relative_to(conf_dir.parent)}); add experiment=none for the plain "
+            "group defaults")
+
+
+def _flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def prepare(cfg: DictConfig, choices: dict[str, Any] | None = None,
@@ -171,9 +200,6 @@ def prepare(cfg: DictConfig, choices: dict[str, Any] | None = None,
         overrides = list(hc.overrides.task) if overrides is None else overrides
     config = resolved(cfg)
     validate_config(config)
-    note = quickstart_note(overrides or [])
-    if note:
-        print(note, file=sys.stderr)
     run_dir = resume_dir(config)
     if run_dir is not None:
         record_resume(run_dir, config, overrides=overrides or [])

@@ -120,3 +120,14 @@ def test_another_env_without_an_experiment_is_told_the_quickstart_settings_still
     assert quickstart_note(["experiment=smoke", "env=math"]) is None
     assert quickstart_note(["advantage=rloo", "seed=2"]) is None  # the estimator sweep keeps the default run
     assert quickstart_note([]) is None
+
+
+def test_the_quickstart_note_names_what_the_experiment_file_sets(tmp_path):
+    from rlx.launch import quickstart_note
+
+    (tmp_path / "conf" / "experiment").mkdir(parents=True)
+    (tmp_path / "conf" / "experiment" / "quickstart.yaml").write_text(
+        "defaults:\n  - override /env: addition\niterations: 3\nrollout:\n  max_new_tokens: 48\n")
+    note = quickstart_note(["+env=gsm8k"], conf_dir=tmp_path / "conf")
+    assert "iterations=3, rollout.max_new_tokens=48 (conf/experiment/quickstart.yaml)" in note
+    assert "override" not in note and "trainer.lr" not in note
