@@ -9,7 +9,9 @@ The roofline: 2-thread-per-core fp32 matmul GFLOPS measured here (a square 1024 
 decode-shaped (B x H) @ (H x 4H) one) divided by the model's forward FLOPs per token
 (2 x parameters: every weight is one multiply-add per token; the tied LM head counted once).
 Each engine runs `--repeats` times after one warm-up call, the engines taking turns (so a change
-in machine load hits both alike); the median rate is reported. The figures are wall-clock: the
+in machine load hits both alike); the median rate is reported. Then, `--repeats` times, the
+weights are perturbed (as an update would), every engine syncs them and generates again: "after a
+sync" is that median rate and its ratio to the first (a slowdown after `sync_weights` shows there). The figures are wall-clock: the
 script prints the load average beside them.
 """
 
@@ -93,12 +95,23 @@ def main() -> None:
             engine.generate(prompts, seed=r + 1)
             rates[name].append(engine.last_stats.tokens_per_s)
             lengths[name].append(engine.last_stats.response_tokens / len(prompts))
+    synced = {name: [] for name in engines}
+    syncs = {name: [] for name in engines}
+    for r in range(args.repeats):  # as in training: an update changes the weights, then a sync
+        with torch.no_grad():
+            for param in loaded.model.parameters():
+                param.add_(1e-4 * torch.randn_like(param))
+        for name, engine in engines.items():
+            syncs[name].append(engine.sync_weights(loaded.model))
+            engine.generate(prompts, seed=100 + r)
+            synced[name].append(engine.last_stats.tokens_per_s)
     results = {}
     for name, engine in engines.items():
-        sync_s = min(engine.sync_weights(loaded.model) for _ in range(2))
         results[name] = tok_s = statistics.median(rates[name])
+        after = statistics.median(synced[name])
         print(f"{name:10s} {tok_s:7.1f} tok/s  ({100 * tok_s / roofline:4.1f}% of roofline)  mean length "
-              f"{statistics.mean(lengths[name]):.0f}  start+warm-up {starts[name]:.1f} s  weight sync {sync_s:.2f} s"
+              f"{statistics.mean(lengths[name]):.0f}  start+warm-up {starts[name]:.1f} s  weight sync "
+              f"{min(syncs[name]):.2f} s  after a sync {after:.1f} tok/s ({after / tok_s:.2f}x)"
               f"  (runs: {', '.join(f'{x:.0f}' for x in rates[name])} tok/s)")
     for name in results:
         if name != "hf" and "hf" in results:

@@ -89,12 +89,18 @@ def forward_logprobs(
     temperature: float = 1.0,
     with_entropy: bool = False,
     value_head: nn.Module | None = None,
+    score_mask: torch.Tensor | None = None,
 ) -> ForwardOut:
     """Per-token log-probs (and optionally entropies and values) for (B, T) padded rows.
 
     input_ids, attention_mask: (B, T); position ids are derived from the mask.
     chunk_size: flattened tokens per LM-head chunk (any value >= 1; it need not divide B*T).
     temperature: the sampling temperature (> 0); log-probs are those of softmax(logits / T).
+    score_mask: (B, T), nonzero where the log-prob (and entropy) of input_ids[:, t] is wanted,
+        e.g. the action tokens: the LM head and log-softmax then run on those positions only
+        (as TRL's `logits_to_keep` does for the completion) and every other position is 0.
+        The prompt's positions are skipped that way: on SmolLM2-135M with 44-token prompts and
+        128-token responses this saved ~10% of a forward + backward. Values are unaffected.
     Works with plain HF causal LMs, peft-wrapped ones and gradient checkpointing; differentiable.
     Returns a `ForwardOut`; see the module docstring for the memory argument.
     """
@@ -102,7 +108,8 @@ def forward_logprobs(
         if value_head is not None and value_head is not model.value_head:
             raise ValueError("pass the LogprobModule's own value head (or None)")
         return model(input_ids, attention_mask, chunk_size=chunk_size, temperature=temperature,
-                     with_entropy=with_entropy, with_values=value_head is not None)
+                     with_entropy=with_entropy, with_values=value_head is not None,
+                     score_mask=score_mask)
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 for log-probs, got {temperature}")
     if chunk_size < 1:
@@ -115,9 +122,15 @@ def forward_logprobs(
         use_cache=False,
     ).last_hidden_state  # (B, T, H)
     batch, length, width = hidden.shape
+    real = valid = attention_mask[:, 1:].bool()
     # hidden[:, t - 1] predicts input_ids[:, t]
     flat_hidden = hidden[:, :-1].reshape(-1, width)
     flat_targets = input_ids[:, 1:].reshape(-1)
+    picked_rows = None
+    if score_mask is not None:
+        valid = valid & score_mask[:, 1:].bool()
+        picked_rows = valid.reshape(-1).nonzero().squeeze(-1)
+        flat_hidden, flat_targets = flat_hidden[picked_rows], flat_targets[picked_rows]
     use_checkpoint = torch.is_grad_enabled() and flat_hidden.requires_grad
     logprob_parts, entropy_parts = [], []
     for start in range(0, flat_hidden.shape[0], chunk_size):
@@ -131,12 +144,12 @@ def forward_logprobs(
         logprob_parts.append(picked)
         entropy_parts.append(entropy)
 
-    valid = attention_mask[:, 1:].bool()
-    logprobs = _shift_in(_join(logprob_parts, hidden, batch, length), valid)
-    entropy = _shift_in(_join(entropy_parts, hidden, batch, length), valid) if with_entropy else None
+    logprobs = _shift_in(_join(logprob_parts, hidden, batch, length, picked_rows), valid)
+    entropy = (_shift_in(_join(entropy_parts, hidden, batch, length, picked_rows), valid)
+               if with_entropy else None)
     values = None
     if value_head is not None:
-        values = _shift_in(value_head(hidden[:, :-1]).float(), valid)
+        values = _shift_in(value_head(hidden[:, :-1]).float(), real)
     return ForwardOut(logprobs=logprobs, entropy=entropy, values=values)
 
 
@@ -153,13 +166,21 @@ class LogprobModule(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
                 chunk_size: int = 1024, temperature: float = 1.0, with_entropy: bool = False,
-                with_values: bool = False) -> ForwardOut:
+                with_values: bool = False, score_mask: torch.Tensor | None = None) -> ForwardOut:
         return forward_logprobs(self.policy, input_ids, attention_mask, chunk_size=chunk_size,
                                 temperature=temperature, with_entropy=with_entropy,
-                                value_head=self.value_head if with_values else None)
+                                value_head=self.value_head if with_values else None,
+                                score_mask=score_mask)
 
 
-def _join(parts: list[torch.Tensor], hidden: torch.Tensor, batch: int, length: int) -> torch.Tensor:
+def _join(parts: list[torch.Tensor], hidden: torch.Tensor, batch: int, length: int,
+          picked_rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Chunk results -> (B, T-1); `picked_rows`: the flat positions they belong to (others 0)."""
+    if picked_rows is not None:
+        flat = hidden.new_zeros(batch * (length - 1), dtype=torch.float32)
+        if parts:
+            flat = flat.index_put((picked_rows,), torch.cat(parts).float())
+        return flat.view(batch, length - 1)
     if not parts:  # T == 1: nothing is predicted
         return hidden.new_zeros((batch, 0), dtype=torch.float32)
     return torch.cat(parts).view(batch, length - 1)

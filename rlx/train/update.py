@@ -123,12 +123,17 @@ def ppo_update(model: nn.Module, value_head: nn.Module | None, optimizer: torch.
             for idx, real in parallel.micro_batches(mb, micro_batch_size):
                 part = batch.rows(idx, device)
                 with autocast():
+                    scored = part.action_mask.bool()  # the LM head runs on action tokens only
                     out = forward_logprobs(model, part.input_ids, part.attention_mask,
                                            chunk_size=chunk_size, temperature=temperature,
-                                           with_entropy=with_entropy, value_head=value_head)
+                                           with_entropy=with_entropy, value_head=value_head,
+                                           score_mask=scored)
                     old = out.logprobs.detach() if one_pass else part.old_logprobs
+                    # elsewhere new = old (ratio 1, no gradient) instead of 0, so no term
+                    # outside the action mask can overflow before it is masked out
+                    new = out.logprobs if one_pass else torch.where(scored, out.logprobs, old)
                     loss, stats = objective(
-                        out.logprobs, old, part.advantages, part.action_mask,
+                        new, old, part.advantages, part.action_mask,
                         ref_logprobs=part.ref_logprobs, entropy=out.entropy, values=out.values,
                         old_values=part.old_values, returns=part.returns,
                         entropy_ref=part.entropy_ref, sampler_logprobs=part.sampler_logprobs,

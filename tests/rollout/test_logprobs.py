@@ -93,6 +93,36 @@ def test_gradients_match_the_naive_computation(cache_dir):
         torch.testing.assert_close(p.grad, expected[name], atol=1e-5, rtol=1e-4)
 
 
+def test_a_score_mask_runs_the_lm_head_on_its_positions_only(cache_dir):
+    model = build_tiny(cache_dir=cache_dir, seed=1).model
+    input_ids, attention_mask = left_padded_batch(model.config.vocab_size, seed=3)
+    score = torch.zeros(B, T, dtype=torch.bool)
+    score[:, -4:] = True  # "the response": the last 4 tokens of each row
+    score[1, 0:6] = True  # + row 1's real tokens 4 and 5; its padding and column 0 stay 0
+    weights = torch.linspace(-1, 1, B * T).view(B, T)
+    head = ValueHead(model.config.hidden_size)
+    full = forward_logprobs(model, input_ids, attention_mask, chunk_size=4, with_entropy=True, value_head=head)
+    (full.logprobs * weights * score).sum().backward()
+    expected = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    rows = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda m, i, o: rows.append(o.shape[0]))
+    try:
+        out = forward_logprobs(model, input_ids, attention_mask, chunk_size=4, with_entropy=True,
+                               value_head=head, score_mask=score)
+        (out.logprobs * weights).sum().backward()
+    finally:
+        hook.remove()
+    wanted = score & attention_mask.bool()
+    wanted[:, 0] = False
+    assert sum(rows[: len(rows) // 2]) == int(wanted.sum()) == 12 + 2  # not the 30 targets of the batch
+    torch.testing.assert_close(out.logprobs, torch.where(wanted, full.logprobs, 0.0), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(out.entropy, torch.where(wanted, full.entropy, 0.0), atol=1e-6, rtol=1e-6)
+    assert torch.equal(out.values, full.values)  # the value head still sees every position
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, expected[name], atol=1e-6, rtol=1e-5)
+
+
 def test_no_grad_for_a_reference_model(cache_dir):
     reference = build_tiny(cache_dir=cache_dir, trainable=False).model
     input_ids, attention_mask = left_padded_batch(reference.config.vocab_size)
