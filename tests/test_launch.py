@@ -115,7 +115,7 @@ def test_another_env_without_an_experiment_is_told_the_quickstart_settings_still
     from rlx.launch import quickstart_note
 
     note = quickstart_note(["env=gsm8k", "seed=1"])
-    assert "experiment=quickstart" in note and "max_new_tokens=32" in note and "experiment=none" in note
+    assert "experiment=quickstart" in note and "max_new_tokens=24" in note and "experiment=none" in note
     assert quickstart_note(["env=gsm8k", "experiment=none"]) is None
     assert quickstart_note(["experiment=smoke", "env=math"]) is None
     assert quickstart_note(["advantage=rloo", "seed=2"]) is None  # the estimator sweep keeps the default run

@@ -79,7 +79,7 @@ def test_default_run_is_the_quickstart_recipe_and_overrides_still_win():
     cfg = compose_and_validate([])  # python launch.py
     assert list(cfg.env.source.kinds) == ["addition"] and cfg.env.source.max_digits == 1
     assert cfg.env.answer_format == "Answer with only the final number." and cfg.env.num_eval == 50
-    assert cfg.rollout.max_new_tokens == 32 and cfg.trainer.lr == 2.0e-5 and cfg.iterations == 8
+    assert cfg.rollout.max_new_tokens == 24 and cfg.trainer.lr == 2.0e-5 and cfg.iterations == 10
     assert cfg.trainer.eval_at_start and cfg.trainer.eval_tasks == 32
     assert cfg.experiment_name == "default" and cfg.rollout._target_ == "rlx.rollout.hf.HFEngine"
     changed = compose_and_validate(["env=math", "rollout.max_new_tokens=64", "iterations=3"])
