@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/agent_estimators.py                         # gigpo grpo salt, tiny model, ALFWorld
     .venv/bin/python benchmarks/agent_estimators.py --env webshop --model smollm2-135m
     .venv/bin/python benchmarks/agent_estimators.py --advantages gigpo salt hiper himac \\
-        --extra "hiper=agent=hierarchical" --extra "himac=agent=hierarchical"
+        --extra "hiper=agent=hierarchical" --extra "himac=agent=hierarchical agent.mode=himac"
 
 Two measurements, both printed with their ratio to the first choice (the reference, gigpo):
 1. Training runs of `--iterations` iterations each on the generated ALFWorld (or WebShop) games
