@@ -133,7 +133,10 @@ def forward_logprobs(
         flat_hidden, flat_targets = flat_hidden[picked_rows], flat_targets[picked_rows]
     use_checkpoint = torch.is_grad_enabled() and flat_hidden.requires_grad
     logprob_parts, entropy_parts = [], []
-    for start in range(0, flat_hidden.shape[0], chunk_size):
+    # with a score mask, at least one (maybe empty) chunk: the LM head stays in the graph, so a
+    # micro-batch without scored tokens (a rank's filler pass) still gets (zero) gradients there
+    rows = flat_hidden.shape[0] if picked_rows is None else max(flat_hidden.shape[0], 1)
+    for start in range(0, rows, chunk_size):
         args = (lm_head, flat_hidden[start : start + chunk_size], flat_targets[start : start + chunk_size])
         if use_checkpoint:
             picked, entropy = checkpoint(

@@ -121,6 +121,11 @@ def test_a_score_mask_runs_the_lm_head_on_its_positions_only(cache_dir):
     assert torch.equal(out.values, full.values)  # the value head still sees every position
     for name, p in model.named_parameters():
         torch.testing.assert_close(p.grad, expected[name], atol=1e-6, rtol=1e-5)
+    model.zero_grad()
+    nothing = forward_logprobs(model, input_ids, attention_mask, score_mask=torch.zeros_like(score))
+    assert torch.equal(nothing.logprobs, torch.zeros(B, T))
+    nothing.logprobs.sum().backward()  # a filler micro-batch: zero gradients, not an error
+    assert torch.equal(model.get_output_embeddings().weight.grad, torch.zeros_like(model.get_output_embeddings().weight))
 
 
 def test_no_grad_for_a_reference_model(cache_dir):
