@@ -11,8 +11,8 @@ decode-shaped (B x H) @ (H x 4H) one) divided by the model's forward FLOPs per t
 Each engine runs `--repeats` times after one warm-up call, the engines taking turns (so a change
 in machine load hits both alike); the median rate is reported. Then, `--repeats` times, the
 weights are perturbed (as an update would), every engine syncs them and generates again: "after a
-sync" is that median rate and its ratio to the first (a slowdown after `sync_weights` shows there). The figures are wall-clock: the
-script prints the load average beside them.
+sync" is that median rate and its ratio to the first (a slowdown after `sync_weights` shows
+there). The figures are wall-clock: the script prints the load average beside them.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from rlx.config.compose import CONF_DIR, _split_override, check_overrides, user_
 from rlx.config.preflight import preflight, root_cause
 from rlx.config.schema import RunSettings
 from rlx.config.validate import ConfigError, validate
+from rlx.logging.base import flatten
 from rlx.run_dir import latest_run_dir, new_run_dir, read_config, record_resume, write_run_files
 
 # keys that may differ between a run and its resumption
@@ -171,22 +172,11 @@ def quickstart_note(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> str 
     path = conf_dir / "experiment" / "quickstart.yaml"
     node = OmegaConf.to_container(OmegaConf.load(path))
     node.pop("defaults", None)
-    flat = _flatten(node)
+    flat = flatten(node)
     settings = ", ".join(f"{k}={v}" for k, v in flat.items())
     return (f"rlx: note: no experiment= given, so the default run's experiment=quickstart still sets "
             f"{settings} ({path.relative_to(conf_dir.parent)}); add experiment=none for the plain "
             "group defaults")
-
-
-def _flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1}."""
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def prepare(cfg: DictConfig, choices: dict[str, Any] | None = None,
@@ -194,18 +184,17 @@ def prepare(cfg: DictConfig, choices: dict[str, Any] | None = None,
     """Resolve and validate `cfg`, then make (or, on resume, reuse) its run directory."""
     from hydra.core.hydra_config import HydraConfig
 
-    if HydraConfig.initialized():
-        hc = HydraConfig.get()
-        choices = dict(hc.runtime.choices) if choices is None else choices
-        overrides = list(hc.overrides.task) if overrides is None else overrides
+    if HydraConfig.initialized() and choices is None:
+        choices = dict(HydraConfig.get().runtime.choices)
+    overrides = _command_line(overrides)
     config = resolved(cfg)
     validate_config(config)
     run_dir = resume_dir(config)
     if run_dir is not None:
-        record_resume(run_dir, config, overrides=overrides or [])
+        record_resume(run_dir, config, overrides=overrides)
         return config, run_dir
     run_dir = _new_point_dir(config)
-    write_run_files(run_dir, config, overrides=overrides or [], choices=choices or {})
+    write_run_files(run_dir, config, overrides=overrides, choices=choices or {})
     return config, run_dir
 
 

@@ -178,12 +178,11 @@ class LogprobModule(nn.Module):
 
 def _join(parts: list[torch.Tensor], hidden: torch.Tensor, batch: int, length: int,
           picked_rows: torch.Tensor | None = None) -> torch.Tensor:
-    """Chunk results -> (B, T-1); `picked_rows`: the flat positions they belong to (others 0)."""
+    """Chunk results -> (B, T-1); `picked_rows`: the flat positions they belong to (others 0;
+    with a score mask there is always at least one, maybe empty, part)."""
     if picked_rows is not None:
         flat = hidden.new_zeros(batch * (length - 1), dtype=torch.float32)
-        if parts:
-            flat = flat.index_put((picked_rows,), torch.cat(parts).float())
-        return flat.view(batch, length - 1)
+        return flat.index_put((picked_rows,), torch.cat(parts).float()).view(batch, length - 1)
     if not parts:  # T == 1: nothing is predicted
         return hidden.new_zeros((batch, 0), dtype=torch.float32)
     return torch.cat(parts).view(batch, length - 1)
