@@ -30,6 +30,8 @@ from rlx.train.checkpoint import list_checkpoints
 JOB_FILE = "slurm_job.json"
 # the signal submitit's sbatch script asks SLURM to send before the time limit (SUBMITIT_PREEMPT_SIGNAL)
 TIMEOUT_SIGNAL = getattr(signal, f"SIG{SlurmJobEnvironment.USR_SIG}")
+# sbatch's --signal documentation: the signal may be sent up to 60 s before the time asked for
+SIGNAL_EARLY_S = 60
 
 
 class SlurmLauncher:
@@ -69,6 +71,12 @@ class SlurmLauncher:
         for key, (value, least) in limits.items():
             if value is not None and value < least:
                 raise ValueError(f"launcher.{key} must be >= {least}, got {value}")
+        if signal_delay_s + SIGNAL_EARLY_S >= time_min * 60:
+            raise ValueError(
+                f"launcher.signal_delay_s={signal_delay_s} leaves no run time in launcher.time_min={time_min} "
+                f"({time_min * 60} s): SLURM may send the timeout signal up to {SIGNAL_EARLY_S} s earlier than "
+                f"asked, so the job would be stopped as it starts. Raise time_min or lower signal_delay_s "
+                f"below {time_min * 60 - SIGNAL_EARLY_S}")
         if mem_gb is not None and mem_gb <= 0:
             raise ValueError(f"launcher.mem_gb must be > 0 (or null for the cluster default), got {mem_gb}")
         self.partition, self.account, self.qos, self.constraint = partition, account, qos, constraint

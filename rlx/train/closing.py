@@ -11,9 +11,11 @@ from pathlib import Path
 from rlx.compare import DEFAULT_METRICS, group_runs, load_run, plot_curves
 
 CURVES_DIR = "curves"
-ESTIMATOR_SWEEP = "sweeps/default_estimators.yaml"
-# overrides the estimator sweep sets itself (its points and seeds), left out of the hint
-SWEEP_SETS = ("advantage", "seed", "loss.policy.agg", "loss.policy.norm_len", "resume", "experiment_name")
+ESTIMATOR_SWEEP = "sweeps/default_estimators.yaml"  # single-turn runs: GRPO, Dr. GRPO, RLOO
+AGENT_SWEEP = "sweeps/agent_estimators.yaml"  # multi-turn runs: GRPO vs GiGPO
+# overrides the estimator sweeps set themselves (their points and seeds), left out of the hint
+SWEEP_SETS = ("advantage", "seed", "loss.policy.agg", "loss.policy.norm_len", "agent.sample_mode", "resume",
+              "experiment_name")
 
 
 def write_curves(run_dir: Path, metrics: Sequence[str] = DEFAULT_METRICS) -> list[Path]:
@@ -42,8 +44,9 @@ def sweep_overrides(overrides: Sequence[str]) -> list[str]:
     return [o for o in overrides if key(o) not in SWEEP_SETS]
 
 
-def closing_note(run_dir: Path, overrides: Sequence[str], runs_root: str) -> str:
-    """The lines a finished run prints: before/after evaluation, curve PNGs, estimator comparison."""
+def closing_note(run_dir: Path, overrides: Sequence[str], runs_root: str, multi_turn: bool = False) -> str:
+    """The lines a finished run prints: before/after evaluation, curve PNGs, estimator comparison
+    (`multi_turn`: an agent environment, where the comparison is GRPO vs the step-level GiGPO)."""
     run_dir = Path(run_dir)
     lines = []
     summary = eval_summary(run_dir)
@@ -52,11 +55,18 @@ def closing_note(run_dir: Path, overrides: Sequence[str], runs_root: str) -> str
     curves = write_curves(run_dir)
     if curves:
         lines.append("rlx: learning curves: " + ", ".join(map(str, curves)))
+    lines += compare_lines(overrides, runs_root, multi_turn)
+    return "\n".join(lines)
+
+
+def compare_lines(overrides: Sequence[str], runs_root: str, multi_turn: bool = False) -> list[str]:
+    """The two commands that run the estimator sweep on the run's setup and compare its curves."""
     extra = " ".join(shlex.quote(o) for o in sweep_overrides(overrides))
-    sweep_dir = Path(runs_root) / "sweeps" / Path(ESTIMATOR_SWEEP).stem
-    lines += [
-        "rlx: compare estimators (GRPO, Dr. GRPO, RLOO; 3 seeds each) on this setup:",
-        f"  python launch.py --sweep {ESTIMATOR_SWEEP}{' ' + extra if extra else ''}",
+    sweep = AGENT_SWEEP if multi_turn else ESTIMATOR_SWEEP
+    which = "GRPO vs GiGPO" if multi_turn else "GRPO, Dr. GRPO, RLOO"
+    sweep_dir = Path(runs_root) / "sweeps" / Path(sweep).stem
+    return [
+        f"rlx: compare estimators ({which}; 3 seeds each) on this setup:",
+        f"  python launch.py --sweep {sweep}{' ' + extra if extra else ''}",
         f"  python -m rlx.compare {sweep_dir}/<timestamp> --by advantage",
     ]
-    return "\n".join(lines)

@@ -261,5 +261,7 @@ def run(run_dir: str | Path, should_stop: Callable[[], bool] | None = None) -> d
         distributed.stop(layout)
     if layout.is_main:
         print(f"rlx: done; run directory {run_dir} (metrics in {run_dir / METRICS_FILE})")
-        print(closing_note(run_dir, read_manifest(run_dir).get("overrides", []), config["runs_root"]))
+        multi_turn = issubclass(import_target(config["env"]["_target_"]), TextEnv)
+        print(closing_note(run_dir, read_manifest(run_dir).get("overrides", []), config["runs_root"],
+                           multi_turn=multi_turn))
     return metrics

@@ -123,13 +123,13 @@ def test_hard_kill_then_requeue_resumes_from_last_checkpoint(tmp_path):
 
 
 def test_gpus_per_node_reach_the_job_as_cuda_visible_devices(tmp_path):
-    launcher = SlurmLauncher(gpus_per_node=2, cpus_per_task=1, time_min=2,
+    launcher = SlurmLauncher(gpus_per_node=2, cpus_per_task=1, time_min=5,
                              setup=[f"echo \"$CUDA_VISIBLE_DEVICES\" > {tmp_path / 'batch_cvd'}"])
     executor = launcher._executor(tmp_path / "slurm", "rlx-gres")
     job = executor.submit(os.getenv, "CUDA_VISIBLE_DEVICES")
     assert job.results() == ["0,1", "0,1"]  # one task per GPU, each seeing the node's two GPUs
     assert (tmp_path / "batch_cvd").read_text().strip() == "0,1"
-    one = SlurmLauncher(gpus_per_node=1, cpus_per_task=1, time_min=2)._executor(tmp_path / "one", "rlx-gres")
+    one = SlurmLauncher(gpus_per_node=1, cpus_per_task=1, time_min=5)._executor(tmp_path / "one", "rlx-gres")
     assert one.submit(os.getenv, "CUDA_VISIBLE_DEVICES").results() == ["0"]
 
 

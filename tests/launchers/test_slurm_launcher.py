@@ -64,6 +64,7 @@ def test_conf_launcher_slurm_builds_the_documented_defaults():
 
 @pytest.mark.parametrize("override,message", [
     ("launcher.time_min=0", "launcher.time_min must be >= 1, got 0"),
+    ("launcher.time_min=2", "launcher.signal_delay_s=90 leaves no run time in launcher.time_min=2"),
     ("launcher.gpus_per_node=-1", "launcher.gpus_per_node must be >= 0, got -1"),
     ("launcher.mem_gb=0", "launcher.mem_gb must be > 0"),
     ("launcher.gpus_per_node=two", "launcher.gpus_per_node: expected an int, got 'two'"),

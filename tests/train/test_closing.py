@@ -32,3 +32,22 @@ def test_a_finished_run_prints_its_eval_change_curves_and_the_compare_command(tm
     assert "python launch.py --sweep sweeps/default_estimators.yaml experiment=none model=tiny" in out
     assert "trainer.lr=2e-5" in out
     assert f"python -m rlx.compare {tmp_path / 'runs'}/sweeps/default_estimators/<timestamp> --by advantage" in out
+
+
+def test_agent_sweep_pits_grpo_against_gigpo_on_step_rows():
+    points = expand(load_sweep("sweeps/agent_estimators.yaml"), ["experiment=sft_alfworld"])
+    assert len(points) == 6
+    assert {next(o for o in p if o.startswith("advantage=")) for p in points} == {"advantage=grpo", "advantage=gigpo"}
+    assert all("agent.sample_mode=step" in p and p[-1] == "experiment=sft_alfworld" for p in points)
+
+
+def test_a_multi_turn_run_is_pointed_at_the_agent_sweep():
+    from rlx.train.closing import compare_lines
+
+    overrides = ["experiment=grpo_alfworld_from_sft", "agent.sample_mode=trajectory", "seed=4"]
+    note = "\n".join(compare_lines(overrides, "runs", multi_turn=True))
+    assert "GRPO vs GiGPO" in note
+    assert "python launch.py --sweep sweeps/agent_estimators.yaml experiment=grpo_alfworld_from_sft\n" in note
+    assert "runs/sweeps/agent_estimators/<timestamp> --by advantage" in note
+    assert "default_estimators" not in note
+    assert "sweeps/default_estimators.yaml" in "\n".join(compare_lines(overrides, "runs"))  # single-turn
