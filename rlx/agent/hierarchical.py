@@ -195,6 +195,7 @@ def _batch(rows: list[StepRow], plans: list[_Plan], episodes: list[Task], group_
         step_ids=torch.tensor([r.step for r in rows], dtype=torch.long),
         anchor_ids=torch.tensor([state_id(r.state_key) for r in rows], dtype=torch.long),
         episode_tasks=list(episodes), episode_won=won, stats=stats,
+        action_admitted=torch.tensor([r.result.action_valid for r in rows], dtype=torch.bool),
         planner_mask=planner_mask,
         segment_ids=torch.tensor([p.segment for p in plans], dtype=torch.long),
         blueprint_ids=torch.tensor([p.blueprint for p in plans], dtype=torch.long),

@@ -163,6 +163,7 @@ def _trajectory_batch(rows: list[StepRow], episodes: list[Task], group_size: int
     won, errored = episodes_won(rows, len(episodes)), errored_episodes(rows)
     ret = [0.0] * len(episodes)
     valid, finished = [True] * len(episodes), [True] * len(episodes)
+    admitted = [True] * len(episodes)
     for r in rows:  # turn order, so each episode's steps come in order
         e, g = r.episode, r.generation
         if not tokens[e]:
@@ -180,6 +181,7 @@ def _trajectory_batch(rows: list[StepRow], episodes: list[Task], group_size: int
         sampled[e] += [0.0] * len(cont)
         ret[e] += r.result.reward
         valid[e] &= r.format_ok
+        admitted[e] &= r.result.action_valid
         finished[e] &= g.finished
     width = max(len(t) for t in tokens)
     input_ids = torch.full((len(episodes), width), tokenizer.pad_token_id, dtype=torch.long)
@@ -203,6 +205,7 @@ def _trajectory_batch(rows: list[StepRow], episodes: list[Task], group_size: int
         episode_tasks=list(episodes), episode_won=won,
         stats=rollout_stats(rows, episodes, won, generation_stats, env_time),
         sampler_logprobs=sampler_logprobs,
+        action_admitted=torch.tensor(admitted, dtype=torch.bool),
     )
 
 
@@ -237,6 +240,7 @@ def _batch(rows: list[StepRow], episodes: list[Task], group_size: int, tokenizer
         step_ids=torch.tensor([r.step for r in rows], dtype=torch.long),
         anchor_ids=torch.tensor([state_id(r.state_key) for r in rows], dtype=torch.long),
         context_ids=torch.tensor([contexts[r.episode][r.step] for r in rows], dtype=torch.long),
+        action_admitted=torch.tensor([r.result.action_valid for r in rows], dtype=torch.bool),
         episode_tasks=list(episodes), episode_won=won,
         stats=rollout_stats(rows, episodes, won, generation_stats, env_time),
         sampler_logprobs=sampler_logprobs,

@@ -11,10 +11,25 @@ import torch
 from rlx.rollout.batch import RolloutBatch
 
 
-def invalid_action_penalty(batch: RolloutBatch, *, penalty: float = 0.1) -> torch.Tensor:
+def invalid_action_penalty(batch: RolloutBatch, *, penalty: float = 0.1,
+                           count_inadmissible: bool = False) -> torch.Tensor:
     """-penalty on every step whose output did not follow the action format
-    (verl-agent: r -= c * (1 - action_valid), c = 0.1; arXiv 2505.10978)."""
-    return torch.tensor([0.0 if s.format_ok else -penalty for s in batch.scores])
+    (verl-agent: r -= c * (1 - action_valid), c = 0.1; arXiv 2505.10978).
+
+    count_inadmissible: also penalise a well-formed command the environment does not admit
+    (ALFWorld's admissible commands, WebShop's clickables). verl-agent counts the format only,
+    so a model that already writes the format (after SFT) gets no penalty at all, and groups of
+    episodes that all fail have no reward variance. Trajectory rows (one per episode) are
+    penalised once when any of their steps was invalid, as for the format.
+    """
+    ok = torch.tensor([s.format_ok for s in batch.scores], dtype=torch.bool)
+    if count_inadmissible:
+        if batch.action_admitted is None:
+            raise ValueError("reward.invalid_action.count_inadmissible=true needs a multi-turn "
+                             "environment that reports admissible actions (env=alfworld, webshop); "
+                             "this rollout has none")
+        ok &= batch.action_admitted
+    return torch.where(ok, 0.0, -penalty)
 
 
 def format_bonus(batch: RolloutBatch, *, bonus: float = 0.1) -> torch.Tensor:

@@ -93,6 +93,9 @@ class RolloutBatch:
     planner_mask: torch.Tensor | None = None   # (B,T) bool planner tokens, a subset of action_mask
     segment_ids: torch.Tensor | None = None    # (B,) subgoal segment of the step in its episode
     blueprint_ids: torch.Tensor | None = None  # (B,) blueprint the episode executes (HiMAC)
+    # (B,) bool: every command of the row was one the environment admits (multi-turn rows only;
+    # None when the rollout does not report it). Step rows: that step; trajectory rows: all steps.
+    action_admitted: torch.Tensor | None = None
     # the sampler's own per-token log-probs (vLLM), for mismatch metrics and correction
     sampler_logprobs: torch.Tensor | None = None  # (B,T) float on action tokens, 0 elsewhere
 

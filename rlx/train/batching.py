@@ -120,6 +120,7 @@ def concat_batches(batches: Sequence[RolloutBatch], pad_id: int) -> RolloutBatch
                       _pad_cat([b.planner_mask for b in batches], False)),
         segment_ids=cat_tensor("segment_ids"), blueprint_ids=cat_tensor("blueprint_ids"),
         sampler_logprobs=None if sampler[0] is None else _pad_cat(sampler, 0.0),
+        action_admitted=cat_tensor("action_admitted"),
     )
 
 
@@ -157,6 +158,7 @@ def take_groups(batch: RolloutBatch, keep: torch.Tensor, group_size: int) -> Rol
         planner_mask=rows_of(batch.planner_mask), segment_ids=rows_of(batch.segment_ids),
         blueprint_ids=rows_of(batch.blueprint_ids),
         sampler_logprobs=rows_of(batch.sampler_logprobs),
+        action_admitted=rows_of(batch.action_admitted),
     )
 
 

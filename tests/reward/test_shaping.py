@@ -24,6 +24,19 @@ def test_invalid_action_penalty():
     torch.testing.assert_close(invalid_action_penalty(b, penalty=0.1), torch.tensor([0.0, -0.1, 0.0]))
 
 
+def test_invalid_action_penalty_can_count_inadmissible_commands():
+    b = batch([True, False, True, True], [1, 1, 1, 1])
+    b.action_admitted = torch.tensor([True, False, False, True])
+    assert invalid_action_penalty(b, penalty=0.1).tolist() == pytest.approx([0.0, -0.1, 0.0, 0.0])
+    torch.testing.assert_close(invalid_action_penalty(b, penalty=0.1, count_inadmissible=True),
+                               torch.tensor([0.0, -0.1, -0.1, 0.0]))
+
+
+def test_counting_inadmissible_commands_needs_an_env_that_reports_them():
+    with pytest.raises(ValueError, match="count_inadmissible.*admissible actions"):
+        invalid_action_penalty(batch([True], [1]), count_inadmissible=True)
+
+
 def test_format_bonus():
     assert format_bonus(batch([True, False], [1, 1]), bonus=0.5).tolist() == [0.5, 0.0]
 
