@@ -24,6 +24,7 @@ from rlx.sft.settings import SFTSettings
 from rlx.train.checkpoint import save_checkpoint
 from rlx.train.evaluate import evaluate
 from rlx.train.parallel import trainable_state
+from rlx.train.transcripts import transcript_writer
 from rlx.utils.seeding import derive_seed, rng_state
 
 EXPORT_DIR = "model"  # <run_dir>/model: the final weights + tokenizer as an HF folder
@@ -103,7 +104,7 @@ def train_sft(run: SFTRun) -> dict[str, float]:
     if not run.sequences:
         run.sequences = tokenize_rows(run.rows, run.tokenizer)
     if s.eval_at_start and run.eval_tasks and run.start_iteration == 0:
-        before = run_evaluation(run, derive_seed(run.seed, "eval", "start"))
+        before = run_evaluation(run, derive_seed(run.seed, "eval", "start"), step=0)
         log_all(run, before, 0)
         tqdm.write(evaluation_line("before SFT", before))
     for it in tqdm(range(run.start_iteration, run.iterations), desc="rlx sft", unit="step",
@@ -112,7 +113,7 @@ def train_sft(run: SFTRun) -> dict[str, float]:
         metrics = sft_step(run, it)
         metrics["perf/time/iteration"] = time.perf_counter() - start
         if run.eval_tasks and due(it, s.eval_every, run.iterations):
-            metrics.update(run_evaluation(run, derive_seed(run.seed, "eval", it)))
+            metrics.update(run_evaluation(run, derive_seed(run.seed, "eval", it), step=it + 1))
         log_all(run, metrics, it + 1)
         tqdm.write(f"step {it + 1}/{run.iterations}  loss {metrics['sft/loss']:.4f}  "
                    f"{metrics['perf/time/iteration']:.1f}s"
@@ -154,13 +155,16 @@ def sft_step(run: SFTRun, it: int) -> dict[str, float]:
             "train/iteration": it + 1}
 
 
-def run_evaluation(run: SFTRun, seed: int) -> dict[str, float]:
+def run_evaluation(run: SFTRun, seed: int, step: int) -> dict[str, float]:
     """Held-out evaluation of the current weights (an engine with its own copy, vLLM, is synced
-    first; HF's engine samples from `run.model` itself)."""
+    first; HF's engine samples from `run.model` itself), with `trainer.eval_transcripts`
+    episodes written to `<run_dir>/transcripts` (`rlx.train.transcripts`)."""
     run.engine.sync_weights(run.model)
     run.model.eval()
     with run.autocast(), torch.no_grad():
-        return evaluate(run.collect, run.eval_tasks, run.settings.eval_samples, seed=seed)
+        return evaluate(run.collect, run.eval_tasks, run.settings.eval_samples, seed=seed,
+                        on_batch=transcript_writer(run.run_dir, step, run.tokenizer,
+                                                   run.settings.eval_transcripts))
 
 
 def evaluation_line(label: str, m: dict[str, float]) -> str:

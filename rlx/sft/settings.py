@@ -25,7 +25,8 @@ class SFTSettings:
         applies too); independent of `agent.max_steps`, which bounds RL and evaluation episodes.
     eval_tasks / eval_samples / eval_every / eval_at_start: held-out evaluation with the RL
         rollout (same prompts, parser and environment): format-valid ratio, success rate
-        overall and per task type. checkpoint_every / keep_checkpoints: as in RL; the final
+        overall and per task type; `eval_transcripts` of its episodes are written to
+        `<run_dir>/transcripts` (`rlx.train.transcripts`; 0 = none). checkpoint_every / keep_checkpoints: as in RL; the final
         weights are also exported as an HF folder `<run_dir>/model` (`model=from_run`).
     """
 
@@ -48,6 +49,7 @@ class SFTSettings:
     eval_at_start: bool = True
     eval_tasks: int | None = 16
     eval_samples: int = 1
+    eval_transcripts: int = 4
     mixed_precision: Literal["bf16", "none"] = "bf16"
 
     def __post_init__(self):
@@ -57,6 +59,8 @@ class SFTSettings:
         for name in ("batch_size", "micro_batch_size", "keep_checkpoints", "eval_samples", "demo_max_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
+        if self.eval_transcripts < 0:
+            raise ValueError(f"trainer.eval_transcripts must be >= 0 (0 = none), got {self.eval_transcripts}")
         if self.batch_size % self.micro_batch_size:
             raise ValueError(f"trainer.micro_batch_size={self.micro_batch_size} must divide "
                              f"trainer.batch_size={self.batch_size}")

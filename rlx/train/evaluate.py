@@ -19,9 +19,12 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def evaluate(collect: Callable[..., RolloutBatch], tasks: Sequence[Task], samples: int,
-             seed: int) -> dict[str, float]:
-    """`samples` rollouts (episodes) of each held-out task; `collect(tasks, group_size, seed=)`."""
+             seed: int, on_batch: Callable[[RolloutBatch], None] | None = None) -> dict[str, float]:
+    """`samples` rollouts (episodes) of each held-out task; `collect(tasks, group_size, seed=)`.
+    `on_batch` is handed the evaluation batch first (transcripts, `rlx.train.transcripts`)."""
     batch = collect(tasks, samples, seed=seed)
+    if on_batch is not None:
+        on_batch(batch)
     correct = torch.tensor(episode_solved(batch)).view(len(tasks), samples)
     metrics = {
         "eval/pass@1": correct.float().mean().item(),

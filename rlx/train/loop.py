@@ -28,6 +28,7 @@ from rlx.train.parallel import DataParallel, full_state, trainable_state
 from rlx.rollout.batch import RolloutBatch
 from rlx.train.rollout import rollout_metrics, token_rewards
 from rlx.train.settings import TrainerSettings
+from rlx.train.transcripts import transcript_writer
 from rlx.train.update import TrainBatch, ppo_update, score_tokens
 from rlx.utils.seeding import derive_seed, rng_state
 
@@ -72,7 +73,7 @@ def train(run: Run) -> dict[str, float]:
                initial=run.start_iteration, total=run.iterations, dynamic_ncols=True,
                disable=not run.parallel.is_main)
     if s.eval_at_start and run.eval_tasks and run.start_iteration == 0:  # the "before" figure
-        before = run_evaluation(run, derive_seed(run.seed, "eval", "start"))
+        before = run_evaluation(run, derive_seed(run.seed, "eval", "start"), step=0)
         if (error := log_all(run.loggers, before, 0)) is not None:
             raise error
         if run.parallel.is_main:
@@ -104,7 +105,7 @@ def train(run: Run) -> dict[str, float]:
             "policy/lr": run.scheduler.get_last_lr()[0], "train/iteration": it + 1,
         }
         if run.eval_tasks and due(it, s.eval_every, run.iterations):
-            metrics.update(run_evaluation(run, derive_seed(run.seed, "eval", it)))
+            metrics.update(run_evaluation(run, derive_seed(run.seed, "eval", it), step=it + 1))
         log_error = log_all(run.loggers, metrics, it + 1)  # raised after the checkpoint below
         bar.set_postfix(reward=f"{metrics['reward/mean']:.3f}")
         if run.parallel.is_main:
@@ -137,10 +138,13 @@ def log_all(loggers: Sequence[Any], metrics: Mapping[str, float], step: int) -> 
     return first
 
 
-def run_evaluation(run: Run, seed: int) -> dict[str, float]:
-    """pass@k and friends on the held-out tasks (`rlx.train.evaluate`)."""
+def run_evaluation(run: Run, seed: int, step: int) -> dict[str, float]:
+    """pass@k and friends on the held-out tasks (`rlx.train.evaluate`); the main process also
+    writes `trainer.eval_transcripts` episodes of it (`rlx.train.transcripts`)."""
+    keep = run.settings.eval_transcripts if run.parallel.is_main else 0
     with run.autocast():
-        return evaluate(run.eval_collect or run.collect, run.eval_tasks, run.settings.eval_samples, seed=seed)
+        return evaluate(run.eval_collect or run.collect, run.eval_tasks, run.settings.eval_samples, seed=seed,
+                        on_batch=transcript_writer(run.run_dir, step, run.tokenizer, keep))
 
 
 def collect_batch(run: Run, it: int) -> RolloutBatch:

@@ -13,6 +13,8 @@ class TrainerSettings:
     `micro_batch_size` sequences. `deterministic` makes CUDA runs repeatable (deterministic
     kernels and cuBLAS workspace; slower); CPU runs are repeatable without it.
     `mixed_precision`: on CUDA, compute in bf16 under autocast over fp32 weights (no effect on CPU).
+    `eval_transcripts`: held-out episodes of each evaluation written as readable transcripts to
+    `<run_dir>/transcripts` (`rlx.train.transcripts`; 0 = none).
     `parallel`: with several training processes (`launcher.nprocs`, SLURM tasks), `ddp` keeps a
     whole model on every rank and sums gradients; `fsdp` shards weights, gradients and optimizer
     state over the ranks (FSDP2) for models that do not fit on one device. One process: no effect."""
@@ -35,6 +37,7 @@ class TrainerSettings:
     eval_at_start: bool = False
     eval_tasks: int | None = 16
     eval_samples: int = 1
+    eval_transcripts: int = 4
     deterministic: bool = False
     mixed_precision: Literal["bf16", "none"] = "bf16"
     parallel: Literal["ddp", "fsdp"] = "ddp"
@@ -50,3 +53,5 @@ class TrainerSettings:
                      "keep_checkpoints", "eval_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
+        if self.eval_transcripts < 0:
+            raise ValueError(f"trainer.eval_transcripts must be >= 0 (0 = none), got {self.eval_transcripts}")

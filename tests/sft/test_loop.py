@@ -40,8 +40,9 @@ def test_each_evaluation_first_syncs_the_engine_to_the_trained_weights(monkeypat
     events = []
     model = torch.nn.Linear(2, 2)
     engine = SimpleNamespace(sync_weights=lambda m: events.append(("sync", m)) or 0.0)
-    monkeypatch.setattr(loop, "evaluate", lambda collect, tasks, samples, seed: events.append(("eval", seed)) or {})
-    run = SimpleNamespace(engine=engine, model=model, autocast=torch.no_grad,
-                          collect=None, eval_tasks=[], settings=SimpleNamespace(eval_samples=1))
-    loop.run_evaluation(run, seed=7)
+    monkeypatch.setattr(loop, "evaluate", lambda collect, tasks, samples, seed, on_batch: events.append(("eval", seed)) or {})
+    run = SimpleNamespace(engine=engine, model=model, autocast=torch.no_grad, collect=None, eval_tasks=[],
+                          run_dir=None, tokenizer=None,
+                          settings=SimpleNamespace(eval_samples=1, eval_transcripts=0))
+    loop.run_evaluation(run, seed=7, step=3)
     assert events == [("sync", model), ("eval", 7)]
