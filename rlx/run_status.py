@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rlx.utils.files import write_text_atomic
+
 STATUS_FILE = "status.json"
 ERROR_LINES = 20
 
@@ -28,9 +30,7 @@ def write_status(run_dir: Path, state: str, **fields: Any) -> None:
     body = {"state": state, "at": _dt.datetime.now().isoformat(timespec="seconds"),
             "host": socket.gethostname(), "pid": os.getpid(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"), **fields}
-    tmp = path.with_name(f".{STATUS_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(body, indent=2))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(body, indent=2))
 
 
 def read_status(run_dir: Path) -> dict[str, Any] | None:

@@ -6,10 +6,11 @@ Written atomically whenever it changes, so `python -m rlx.status SWEEP_DIR` can 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rlx.utils.files import write_text_atomic
 
 REGISTRY_FILE = "registry.json"
 
@@ -35,10 +36,7 @@ class Registry:
     points: list[PointRecord] = field(default_factory=list)
 
     def save(self) -> None:
-        path = Path(self.sweep_dir) / REGISTRY_FILE
-        tmp = path.with_name(f".{REGISTRY_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        tmp.replace(path)
+        write_text_atomic(Path(self.sweep_dir) / REGISTRY_FILE, json.dumps(asdict(self), indent=2))
 
 
 def load_registry(sweep_dir: str | Path) -> Registry:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rlx.rollout.batch import RolloutBatch, episode_returns, episode_solved
+from rlx.utils.files import write_text_atomic
 
 TRANSCRIPT_DIR = "transcripts"
 
@@ -32,7 +33,8 @@ def pick_episodes(tasks: list, limit: int) -> list[int]:
         if task.task_type not in seen:
             seen.add(task.task_type)
             firsts.append(e)
-    rest = [e for e in range(len(tasks)) if e not in set(firsts)]
+    firsts_set = set(firsts)
+    rest = [e for e in range(len(tasks)) if e not in firsts_set]
     return sorted((firsts + rest)[:limit])
 
 
@@ -80,9 +82,7 @@ def write_transcripts(run_dir: str | Path, step: int, records: list[dict[str, An
     out = Path(run_dir) / TRANSCRIPT_DIR
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"eval_step_{step:06d}.jsonl"
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    tmp.replace(path)
+    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return path
 
 

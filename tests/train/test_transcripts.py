@@ -8,15 +8,8 @@ import pytest
 
 from rlx.train.settings import TrainerSettings
 from rlx.train.transcripts import episode_transcripts, pick_episodes, transcript_writer
-from tests.agent.test_action_admitted import SCRIPT, play
+from tests.agent.test_action_admitted import SCRIPT, play, tokenizer  # noqa: F401 -- the fixture
 from tests.train.helpers import train_run
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    from rlx.models.tiny import build_tiny
-
-    return build_tiny(cache_dir=str(tmp_path_factory.mktemp("cache"))).tokenizer
 
 
 def test_pick_episodes_covers_task_types_first():
